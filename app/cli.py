@@ -1,0 +1,147 @@
+"""The `proreg` command: serve, migrate, manage sites and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import AppError
+from app.services import keys as key_service
+
+T = TypeVar("T")
+app = typer.Typer(
+    help="pro-registry: patient-reported outcomes for pain clinics.", no_args_is_help=True
+)
+sites_app = typer.Typer(help="Manage sites.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+
+
+def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction on the configured database."""
+
+    async def main() -> T:
+        engine = make_engine(get_settings().database_url, pool_size=1, max_overflow=0)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Run the HTTP API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        timeout_graceful_shutdown=30,
+        log_level=get_settings().log_level.lower(),
+    )
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations (`alembic upgrade head`)."""
+    from app.migrations import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    err.print(f"database migrated to {revision}")
+
+
+@sites_app.command("create")
+def sites_create(code: str, name: Annotated[str, typer.Option("--name")]) -> None:
+    """Create a site with a permanent CODE (A–Z, 0–9, _ and -)."""
+    site = run_in_session(lambda s: key_service.create_site(s, code, name))
+    typer.echo(f"created site {site.code}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="admin, analyst or clinic")],
+    site: Annotated[str | None, typer.Option("--site", help="site code (clinic keys)")] = None,
+    label: Annotated[str | None, typer.Option("--label")] = None,
+) -> None:
+    """Create an API key; the token is printed once, alone on the last line."""
+    token, key = run_in_session(
+        lambda s: key_service.create_key(s, role=role, site_code=site, label=label)
+    )
+    err.print(f"created {key.role} key {key.prefix} (shown once, store it now)")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: prefix, role, site, label, created, last used, state."""
+    rows: list[Any] = list(run_in_session(key_service.list_keys))
+    table = Table("prefix", "role", "site", "label", "created", "last used", "state")
+    for key, site in rows:
+        state = "revoked" if key.revoked_at else "active"
+        table.add_row(
+            key.prefix, key.role, site or "", key.label or "",
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never", state,
+        )  # fmt: skip
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str) -> None:
+    """Revoke a key by its prefix; it stops working at once."""
+    run_in_session(lambda s: key_service.revoke_key(s, prefix))
+    typer.echo(f"revoked {prefix}")
+
+
+@app.command()
+def bootstrap() -> None:
+    """Prepare a local registry for `make run`: a demo site if there is none, and fresh
+    admin, analyst and clinic keys printed for this run."""
+
+    async def work(session: AsyncSession) -> list[tuple[str, str]]:
+        from app.models import Site
+
+        if not await session.scalar(select(func.count()).select_from(Site)):
+            await key_service.create_site(session, "DEMO", "Demo pain clinic")
+        site = await session.scalar(select(Site.code).order_by(Site.created_at).limit(1))
+        made = []
+        for role in ("admin", "analyst", "clinic"):
+            token, _ = await key_service.create_key(
+                session, role=role, site_code=site if role == "clinic" else None, label="make run"
+            )
+            made.append((f"{role} ({site})" if role == "clinic" else role, token))
+        return made
+
+    for who, token in run_in_session(work):
+        typer.echo(f"{who:>16}: {token}")
+    typer.echo("API docs: http://127.0.0.1:8000/docs  (Authorize with one of the keys above)")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,34 @@
+"""Runtime configuration, read once from `PROREG_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn; none of them is a secret."""
+
+    model_config = SettingsConfigDict(env_prefix="PROREG_", extra="ignore")
+
+    database_url: str = "sqlite:///./proreg.db"
+    min_cell: int = Field(default=11, ge=1, description="CMS small-cell threshold; 1 disables")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=6000, ge=0, description="0 disables the limit")
+    rate_limit_burst: int = Field(default=1000, ge=1)
+    page_limit_max: int = 500
+    idempotency_retention_hours: int = Field(default=48, ge=24)
+    pool_size: int = Field(default=10, ge=1)
+    pool_max_overflow: int = Field(default=10, ge=0)
+    db_outage_retry_after: int = Field(default=5, ge=1, description="seconds, sent on 503")
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+    future_skew_seconds: int = 300
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings are process-wide; tests clear the cache after changing the environment."""
+    return Settings()

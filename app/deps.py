@@ -1,0 +1,107 @@
+"""Request-scoped dependencies: the unit of work, the caller, role gates and scoped lookups."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal, Role, authenticate, bearer_token
+from app.config import get_settings
+from app.errors import Forbidden, ServiceUnavailable
+from app.models import Infusion, Patient, Response
+from app.services import lookups
+
+_bearer = HTTPBearer(auto_error=False, description="An API key created with `proreg keys create`.")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response leaves.
+
+    A failed commit therefore surfaces as an error instead of a 2xx for lost data, and a
+    database outage becomes 503 with `Retry-After` rather than a 500.
+    """
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+            await _safe_rollback(session)
+            raise _outage() from exc
+        except DBAPIError as exc:
+            await _safe_rollback(session)
+            if exc.connection_invalidated:
+                raise _outage() from exc
+            raise
+        except BaseException:
+            await _safe_rollback(session)
+            raise
+        finally:
+            for callback in session.info.pop("on_close", []):
+                callback()
+
+
+def _outage() -> ServiceUnavailable:
+    retry = str(get_settings().db_outage_retry_after)
+    return ServiceUnavailable(
+        "The database is unreachable; retry later.", headers={"Retry-After": retry}
+    )
+
+
+async def _safe_rollback(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    except Exception:
+        pass
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    principal = await authenticate(session, bearer_token(header))
+    request.state.principal = principal
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def gate(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"This operation is not available to {principal.role} keys.")
+        return principal
+
+    return gate
+
+
+AnyRole = Annotated[Principal, Depends(require("admin", "analyst", "clinic"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+Writer = Annotated[Principal, Depends(require("admin", "clinic"))]
+RowReader = Annotated[Principal, Depends(require("admin", "clinic"))]
+Analyst = Annotated[Principal, Depends(require("admin", "analyst", "clinic"))]
+
+
+async def _patient(patient_id: uuid.UUID, session: SessionDep, caller: RowReader) -> Patient:
+    return await lookups.patient(session, caller, patient_id)
+
+
+async def _infusion(infusion_id: uuid.UUID, session: SessionDep, caller: RowReader) -> Infusion:
+    return await lookups.infusion(session, caller, infusion_id)
+
+
+async def _response(response_id: uuid.UUID, session: SessionDep, caller: RowReader) -> Response:
+    return await lookups.response(session, caller, response_id)
+
+
+PatientDep = Annotated[Patient, Depends(_patient)]
+InfusionDep = Annotated[Infusion, Depends(_infusion)]
+ResponseDep = Annotated[Response, Depends(_response)]

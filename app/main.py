@@ -1,0 +1,68 @@
+"""Application factory: routers, middleware, error handlers and the database lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import install_error_handlers
+from app.idempotent import Replay, render_replay
+from app.middleware import BodyLimit, RequestContext
+from app.routers import health, infusions, instruments, patients, responses, sites
+
+DESCRIPTION = """
+Collects patient-reported outcomes (NRS pain, HADS) around ketamine infusions in a network
+of pain clinics, and turns them into reproducible statistics.
+
+* **Auth**: `Authorization: Bearer <API key>`; roles `admin`, `analyst`, `clinic`. A clinic
+  key sees only its own site: another site's resource answers 404 exactly like a missing one.
+* **Errors**: RFC 9457 `application/problem+json`; 422 bodies list each problem in `errors`.
+* **Retries**: send `Idempotency-Key` on every POST; a retry replays the first result.
+* **History**: nothing is overwritten or deleted; amendments and retractions add versions.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="pro-registry",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_exception_handler(Replay, render_replay)
+    for module in (health, sites, patients, infusions, responses, instruments):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP layer: parameters, status codes and response models; no business logic."""

@@ -1,0 +1,1 @@
+"""Business logic: plain async functions that flush but never commit."""

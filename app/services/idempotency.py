@@ -1,0 +1,121 @@
+"""Idempotency-Key handling (IETF draft): replay, mismatch and in-flight detection.
+
+The stored outcome is written in the same transaction as the change it describes, and its
+primary key (API key, Idempotency-Key) makes a second row impossible whatever the race.
+In-flight detection uses a transaction-scoped advisory lock on PostgreSQL (so it also holds
+across worker processes) and a per-process set on SQLite (one writer at a time anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import Unprocessable
+from app.models import IdempotencyKey
+
+REPLAY_HEADER = "Idempotent-Replayed"
+_in_flight: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    status_code: int
+    body: Any
+    location: str | None
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """Hash of what the request asks for; key order and whitespace do not matter."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+async def claim(session: AsyncSession, caller: Principal, keys: list[str]) -> set[str]:
+    """Mark free keys as in flight for this transaction; return those another request holds."""
+    scope = str(caller.key_id)
+    busy = {k for k in keys if (scope, k) in _in_flight}
+    free = [k for k in dict.fromkeys(keys) if k not in busy]
+    if free and session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(
+            text(
+                "SELECT k, pg_try_advisory_xact_lock(hashtextextended(:scope || ':' || k, 0))"
+                " FROM unnest(CAST(:keys AS text[])) AS k"
+            ),
+            {"scope": scope, "keys": free},
+        )
+        locked: dict[str, bool] = {row[0]: row[1] for row in rows}
+        busy |= {k for k in free if not locked.get(k)}
+        free = [k for k in free if locked.get(k)]
+    claimed = [(scope, k) for k in free]
+    _in_flight.update(claimed)
+    session.info.setdefault("on_close", []).append(lambda: _in_flight.difference_update(claimed))
+    return busy
+
+
+IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
+
+
+async def lookup(
+    session: AsyncSession, caller: Principal, keys: list[str]
+) -> dict[str, tuple[str, Stored]]:
+    """Stored (fingerprint, outcome) for those keys that were used before."""
+    rows = await session.execute(
+        select(IdempotencyKey).where(
+            IdempotencyKey.api_key_id == caller.key_id, IdempotencyKey.key.in_(keys)
+        )
+    )
+    return {
+        r.key: (r.fingerprint, Stored(r.status_code, r.body, r.location)) for r in rows.scalars()
+    }
+
+
+def check(key: str, fp: str, previous: tuple[str, Stored] | None) -> Stored | None:
+    """The stored outcome to replay, None for a first use; 422 if the body changed."""
+    if previous is None:
+        return None
+    stored_fp, stored = previous
+    if stored_fp != fp:
+        raise Unprocessable(
+            f"Idempotency-Key {key!r} was already used with a different request body.",
+            errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused with another body"}],
+        )
+    return stored
+
+
+async def remember(
+    session: AsyncSession, caller: Principal, entries: list[tuple[str, str, Stored]]
+) -> None:
+    """Store (key, fingerprint, outcome) rows beside the change they describe."""
+    if not entries:
+        return
+    now = dt.datetime.now(dt.UTC)
+    await session.execute(
+        insert(IdempotencyKey),
+        [
+            {
+                "api_key_id": caller.key_id,
+                "key": key,
+                "fingerprint": fp,
+                "status_code": stored.status_code,
+                "body": stored.body,
+                "location": stored.location,
+                "created_at": now,
+            }
+            for key, fp, stored in entries
+        ],
+    )
+
+
+async def purge(session: AsyncSession, *, older_than: dt.timedelta) -> int:
+    """Forget keys past their retention; returns how many were removed."""
+    cutoff = dt.datetime.now(dt.UTC) - older_than
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,197 @@
+"""Response intake: validation and scoring (pure), reference checks, multi-row inserts.
+
+Single submissions and batches share this path, so a response scores and stores the same
+way whichever door it came through (JSON, batch, FHIR, CSV import, demo loader).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import PROBLEM_BASE, AppError, NotFound, Unprocessable
+from app.instruments import InvalidAnswers, get_instrument
+from app.models import Infusion, Patient, Response, ResponseVersion
+from app.schemas.common import ResponseStatus, Timepoint
+from app.schemas.responses import ResponseCreate, ResponseRead
+from app.services import audit, lookups
+
+NEEDS_INFUSION = (Timepoint.pre_infusion, Timepoint.post_infusion)
+SCORE_COLUMNS = ("pain", "hads_anxiety", "hads_depression")
+
+
+@dataclass(slots=True)
+class Scored:
+    """A submission that passed every check that needs no database."""
+
+    data: ResponseCreate
+    answers: dict[str, Any]
+    scores: dict[str, Any]
+    scoring_version: str
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def score_answers(
+    instrument_id: str, answers: Any, loc: tuple[str, ...] = ("body",)
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Validate and score answers with the instrument's module: (answers, scores, version)."""
+    instrument = get_instrument(instrument_id)
+    if instrument is None:
+        raise Unprocessable(
+            f"Unknown instrument {instrument_id!r}; see GET /v1/instruments.",
+            errors=[{"loc": [*loc, "instrument"], "msg": "unknown instrument"}],
+        )
+    try:
+        normalized = instrument.validate(answers)
+    except InvalidAnswers as exc:
+        errors = [{"loc": [*loc, *_loc(e)], "msg": e["msg"]} for e in exc.errors]
+        raise Unprocessable("The answers do not fit the instrument.", errors=errors) from exc
+    return dict(normalized), instrument.score(normalized), instrument.scoring_version
+
+
+def _loc(error: dict[str, object]) -> list[str]:
+    loc = error.get("loc")
+    return [str(part) for part in loc] if isinstance(loc, list | tuple) else []
+
+
+def prepare(data: ResponseCreate) -> Scored:
+    if data.timepoint in NEEDS_INFUSION and data.infusion_id is None:
+        raise Unprocessable(
+            f"`infusion_id` is required for timepoint {data.timepoint.value}.",
+            errors=[{"loc": ["body", "infusion_id"], "msg": "required for this timepoint"}],
+        )
+    answers, scores, version = score_answers(data.instrument, data.answers)
+    return Scored(data, answers, scores, version)
+
+
+@dataclass(frozen=True, slots=True)
+class Refs:
+    patients: dict[uuid.UUID, uuid.UUID]  # patient id -> site id, in the caller's scope
+    infusions: dict[uuid.UUID, tuple[uuid.UUID, dt.datetime]]  # id -> (patient, started_at)
+
+
+async def load_refs(session: AsyncSession, caller: Principal, items: list[Scored]) -> Refs:
+    """Two queries, whatever the number of items: the patients and infusions referenced."""
+    patient_ids = {s.data.patient_id for s in items}
+    infusion_ids = {s.data.infusion_id for s in items if s.data.infusion_id is not None}
+    stmt = lookups.scoped(
+        select(Patient.id, Patient.site_id).where(Patient.id.in_(patient_ids)),
+        Patient.site_id,
+        caller,
+    )
+    patients = {r.id: r.site_id for r in await session.execute(stmt)}
+    infusions: dict[uuid.UUID, tuple[uuid.UUID, dt.datetime]] = {}
+    if infusion_ids:
+        rows = await session.execute(
+            select(Infusion.id, Infusion.patient_id, Infusion.started_at).where(
+                Infusion.id.in_(infusion_ids)
+            )
+        )
+        infusions = {r.id: (r.patient_id, r.started_at) for r in rows}
+    return Refs(patients, infusions)
+
+
+def check_refs(item: Scored, refs: Refs) -> uuid.UUID:
+    """Return the site of the item's patient, or raise the error a single POST would get."""
+    data = item.data
+    site_id = refs.patients.get(data.patient_id)
+    if site_id is None:
+        raise NotFound(f"No patient with id {data.patient_id}.")
+    if data.infusion_id is not None:
+        infusion = refs.infusions.get(data.infusion_id)
+        if infusion is None or infusion[0] != data.patient_id:
+            raise Unprocessable(
+                "The infusion does not exist for this patient.",
+                errors=[{"loc": ["body", "infusion_id"], "msg": "no such infusion for patient"}],
+            )
+        check_post_time(data.timepoint, data.collected_at, infusion[1])
+    return site_id
+
+
+def check_post_time(timepoint: str, collected_at: dt.datetime, started_at: dt.datetime) -> None:
+    if timepoint == Timepoint.post_infusion and collected_at < started_at:
+        raise Unprocessable(
+            "A post_infusion response cannot be collected before the infusion started.",
+            errors=[{"loc": ["body", "collected_at"], "msg": "before the infusion started"}],
+        )
+
+
+def score_columns(scores: dict[str, Any]) -> dict[str, Any]:
+    return {col: scores.get(col) for col in SCORE_COLUMNS}
+
+
+async def insert_scored(
+    session: AsyncSession,
+    caller: Principal,
+    items: list[tuple[Scored, uuid.UUID]],
+    request_id: str | None = None,
+) -> list[ResponseRead]:
+    """Store (item, site) pairs with three multi-row inserts; returns their read models."""
+    now = dt.datetime.now(dt.UTC)
+    heads, versions, events, reads = [], [], [], []
+    for item, site_id in items:
+        d = item.data
+        cols = score_columns(item.scores)
+        heads.append({
+            "id": item.id, "site_id": site_id, "patient_id": d.patient_id,
+            "infusion_id": d.infusion_id, "instrument": d.instrument,
+            "timepoint": d.timepoint.value, "visit": d.visit, "created_at": now,
+            "created_by": caller.prefix, "version": 1, "status": ResponseStatus.completed.value,
+            "collected_at": d.collected_at, **cols,
+        })  # fmt: skip
+        versions.append({
+            "response_id": item.id, "version": 1, "status": ResponseStatus.completed.value,
+            "collected_at": d.collected_at, "answers": item.answers, "scores": item.scores,
+            "scoring_version": item.scoring_version,
+            "prorated": bool(item.scores.get("prorated", False)),
+            "complete": bool(item.scores.get("complete", True)), "reason": None,
+            "recorded_at": now, "recorded_by": caller.prefix, **cols,
+        })  # fmt: skip
+        events.append(audit.event(caller, "create", "response", item.id, outcome=201,
+                                  request_id=request_id))  # fmt: skip
+        reads.append(_read_from(heads[-1], versions[-1]))
+    if heads:
+        await session.execute(insert(Response), heads)
+        await session.execute(insert(ResponseVersion), versions)
+        await audit.record(session, *events)
+    return reads
+
+
+def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
+    return ResponseRead(
+        id=head["id"], patient_id=head["patient_id"], infusion_id=head["infusion_id"],
+        instrument=head["instrument"], timepoint=head["timepoint"], visit=head["visit"],
+        collected_at=version["collected_at"], answers=version["answers"],
+        scores=version["scores"], scoring_version=version["scoring_version"],
+        status=version["status"], version=version["version"], submitted_at=head["created_at"],
+        submitted_by=head["created_by"], updated_at=version["recorded_at"],
+    )  # fmt: skip
+
+
+async def create_one(
+    session: AsyncSession, caller: Principal, data: ResponseCreate, request_id: str | None
+) -> ResponseRead:
+    scored = prepare(data)
+    refs = await load_refs(session, caller, [scored])
+    site_id = check_refs(scored, refs)
+    (read,) = await insert_scored(session, caller, [(scored, site_id)], request_id)
+    return read
+
+
+def item_error(exc: AppError) -> dict[str, Any]:
+    """The problem+json body an item would have got as a single POST."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + exc.slug,
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+    }
+    if exc.errors is not None:
+        body["errors"] = exc.errors
+    return body
