@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
@@ -54,10 +55,9 @@ def _outage() -> ServiceUnavailable:
 
 
 async def _safe_rollback(session: AsyncSession) -> None:
-    try:
+    # The connection may already be gone; the pool discards it either way.
+    with contextlib.suppress(Exception):
         await session.rollback()
-    except Exception:
-        pass
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
