@@ -2,10 +2,11 @@
 
 import json
 import statistics
+import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -32,12 +33,17 @@ def assert_matches_references(values: list[float]) -> None:
     assert block["q1"] == approx(q1)
     assert block["q3"] == approx(q3)
     assert block["sd"] == approx(statistics.stdev(values))
-    if np.ptp(data) > 0:
-        lo, hi = sps.t.interval(0.95, len(values) - 1, loc=data.mean(), scale=sps.sem(data))
+    if block["sd"] > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SciPy warns on nearly identical values
+            lo, hi = sps.t.interval(0.95, len(values) - 1, loc=data.mean(), scale=sps.sem(data))
         assert block["ci95"] == approx([lo, hi])
+    else:
+        assert block["ci95"] == [block["mean"], block["mean"]]
     json.dumps(block, allow_nan=False)
 
 
+@settings(deadline=None)
 @given(st.lists(finite, min_size=2, max_size=60))
 def test_matches_references_on_arbitrary_vectors(values: list[float]) -> None:
     assert_matches_references(values)
@@ -91,6 +97,6 @@ def test_proportion_matches_definition(k: int, n: int) -> None:
     if n == 0:
         assert result["pct"] is None
     else:
-        assert result["pct"] == pytest.approx(100 * min(k, n) / n, abs=0.05)
+        assert result["pct"] == pytest.approx(100 * min(k, n) / n, abs=0.05 + 1e-9)
         assert result["pct"] == round(result["pct"], 1)
         assert 0.0 <= result["pct"] <= 100.0
