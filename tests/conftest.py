@@ -21,7 +21,9 @@ BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A fresh, migrated database per backend for the whole session."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "proreg.db"

@@ -102,8 +102,14 @@ class Api:
 
     # Factories: everything goes through the public API.
     def make_patient(self, **overrides: Any) -> dict[str, Any]:
-        body = {"pseudonym": f"P-{uuid.uuid4().hex[:10]}", "birth_year": 1970, "sex": "female",
-                "conditions": ["fibromyalgia"], "enrolled_on": "2024-01-10", **overrides}  # fmt: skip
+        body = {
+            "pseudonym": f"P-{uuid.uuid4().hex[:10]}",
+            "birth_year": 1970,
+            "sex": "female",
+            "conditions": ["fibromyalgia"],
+            "enrolled_on": "2024-01-10",
+            **overrides,
+        }
         if self.role == "admin" and "site" not in body:
             raise ValueError("admin factories must name a site")
         return self.ok("POST", "/v1/patients", 201, json=body)  # type: ignore[no-any-return]
@@ -125,8 +131,14 @@ def hads(*points: int | None) -> dict[str, int | None]:
 
 
 def response_body(patient_id: str, **overrides: Any) -> dict[str, Any]:
-    return {"patient_id": patient_id, "instrument": "nrs-pain", "timepoint": "baseline",
-            "collected_at": "2024-01-15T10:00:00Z", "answers": {"score": 6}, **overrides}  # fmt: skip
+    return {
+        "patient_id": patient_id,
+        "instrument": "nrs-pain",
+        "timepoint": "baseline",
+        "collected_at": "2024-01-15T10:00:00Z",
+        "answers": {"score": 6},
+        **overrides,
+    }
 
 
 @dataclass

@@ -27,7 +27,7 @@ Pseudonym = Annotated[
         examples=["P-000123"],
     ),
 ]
-BirthYear = Annotated[int, Field(ge=1900, le=2100, examples=[1972])]
+BirthYear = Annotated[int, Field(strict=True, ge=1900, le=2100, examples=[1972])]
 Conditions = Annotated[list[Condition], Field(max_length=8)]
 
 
@@ -112,16 +112,16 @@ class PatientRead(BaseModel):
 
 class CoMedication(StrictInput):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["midazolam"])]
-    dose: Annotated[float, Field(ge=0, le=100000, examples=[2.0])]
+    dose: Annotated[float, Field(strict=True, ge=0, le=100000, examples=[2.0])]
     unit: Annotated[str, Field(pattern=r"^[A-Za-z0-9/_.%-]{1,16}$", examples=["mg"])]
 
 
 class InfusionCreate(StrictInput):
     started_at: PastInstant
-    duration_min: Annotated[float, Field(gt=0, le=10080)] | None = None
-    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
-    dose_mg: Annotated[float, Field(ge=0, le=10000)] | None = None
-    dose_mg_per_kg: Annotated[float, Field(ge=0, le=100)] | None = None
+    duration_min: Annotated[float, Field(strict=True, gt=0, le=10080)] | None = None
+    weight_kg: Annotated[float, Field(strict=True, gt=0, le=400)] | None = None
+    dose_mg: Annotated[float, Field(strict=True, ge=0, le=10000)] | None = None
+    dose_mg_per_kg: Annotated[float, Field(strict=True, ge=0, le=100)] | None = None
     co_medications: Annotated[list[CoMedication], Field(max_length=20)] = Field(
         default_factory=list
     )

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import Text, cast, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -161,6 +161,6 @@ async def list_page(
 def _has_condition(session: AsyncSession, condition: str) -> Any:
     """JSON array membership, spelled per dialect."""
     if session.get_bind().dialect.name == "postgresql":
-        return Patient.conditions.op("@>")(func.jsonb_build_array(condition))
+        return Patient.conditions.op("@>")(func.jsonb_build_array(cast(str(condition), Text)))
     each = func.json_each(Patient.conditions).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value == condition))
+    return exists(select(1).select_from(each).where(each.c.value == str(condition)))
