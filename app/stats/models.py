@@ -3,6 +3,7 @@
 import math
 import warnings
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,8 +15,8 @@ Array = npt.NDArray[np.float64]
 
 MIXED_TERMS = ("Intercept", "month", "depressed", "month:depressed")
 MIXED_MIN_PATIENTS = 3
-# Four fixed effects plus the patient and residual variances.
-MIXED_MIN_POINTS = len(MIXED_TERMS) + 3
+# More points than parameters: four fixed effects plus the patient and residual variances.
+MIXED_MIN_POINTS = 7
 _BOOT_CHUNK_VALUES = 2_000_000  # bounds the memory of one batch of resampled designs
 
 
@@ -83,6 +84,18 @@ def _bootstrap_indirect(
     return [float(q) for q in np.percentile(indirect, [2.5, 97.5])]
 
 
+def _mediation_paths(design_x: Array, design_xm: Array, m: Array, y: Array) -> dict[str, Block]:
+    """Paths a (M ~ X + cov), c (Y ~ X + cov), and b, c' (Y ~ X + M + cov); X is column 1."""
+    fit_a, fit_total, fit_direct = _ols(design_x, m), _ols(design_x, y), _ols(design_xm, y)
+    empty = _path(None, None, 0)
+    return {
+        "a": fit_a[1] if fit_a else empty,
+        "b": fit_direct[2] if fit_direct else empty,
+        "c": fit_total[1] if fit_total else empty,
+        "c_prime": fit_direct[1] if fit_direct else empty,
+    }
+
+
 def mediation(
     x: Sequence[float],
     m: Sequence[float],
@@ -106,15 +119,7 @@ def mediation(
     ones = np.ones((n, 1))
     design_x = np.column_stack([ones, xv, cov])
     design_xm = np.column_stack([ones, xv, mv, cov])
-    fit_a, fit_total = _ols(design_x, mv), _ols(design_x, yv)
-    fit_direct = _ols(design_xm, yv)
-    empty = _path(None, None, 0)
-    paths = {
-        "a": fit_a[1] if fit_a else empty,
-        "b": fit_direct[2] if fit_direct else empty,
-        "c": fit_total[1] if fit_total else empty,
-        "c_prime": fit_direct[1] if fit_direct else empty,
-    }
+    paths = _mediation_paths(design_x, design_xm, mv, yv)
     a, b, c = (paths[name]["estimate"] for name in ("a", "b", "c"))
     indirect = None if a is None or b is None else a * b
     ci95 = None
@@ -161,14 +166,15 @@ def mixed_model(
     variation in ``value``, and a full-rank fixed-effects design (``month`` varying, and
     varying within both ``depressed`` groups); or when statsmodels cannot fit it.
     """
-    # Imported here: statsmodels takes about a second to import and only this model needs it.
+    # Imported here: statsmodels adds about 0.25 s to start-up and only this model needs it.
     from statsmodels.regression.mixed_linear_model import MixedLM
 
     codes: dict[Hashable, int] = {}
     groups = np.array([codes.setdefault(pid, len(codes)) for pid in patient_ids], dtype=float)
-    months = np.asarray(month, dtype=float)
-    values = np.asarray(value, dtype=float)
-    design = _mixed_design(months, np.asarray(depressed, dtype=float))
+    months, flags, values = (np.asarray(v, dtype=float) for v in (month, depressed, value))
+    if not groups.size == months.size == flags.size == values.size:
+        raise ValueError("patient_ids, month, depressed and value must have one entry per point")
+    design = _mixed_design(months, flags)
     if not _fits_mixed_model(groups, design, values):
         return None
     with warnings.catch_warnings():
@@ -176,11 +182,16 @@ def mixed_model(
         warnings.simplefilter("ignore")
         try:
             fit = MixedLM(values, design, groups).fit(reml=True)
-            estimates, se = np.asarray(fit.fe_params), np.asarray(fit.bse)
-            intervals, pvalues = np.asarray(fit.conf_int()), np.asarray(fit.pvalues)
+            return {"converged": bool(fit.converged), **_fixed_effects(fit)}
         except (ValueError, ArithmeticError):
             return None
-    result: Block = {"converged": bool(fit.converged)}
+
+
+def _fixed_effects(fit: Any) -> Block:
+    """``{term: {estimate, se, ci95, p}}`` from a MixedLM result (variance rows skipped)."""
+    estimates, se = np.asarray(fit.fe_params), np.asarray(fit.bse)
+    intervals, pvalues = np.asarray(fit.conf_int()), np.asarray(fit.pvalues)
+    result: Block = {}
     for i, term in enumerate(MIXED_TERMS):
         lo, hi = finite_or_none(intervals[i, 0]), finite_or_none(intervals[i, 1])
         result[term] = {
