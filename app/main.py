@@ -12,9 +12,10 @@ from app import __version__
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
+from app.fhir import outcome as fhir_outcome
 from app.idempotent import Replay, render_replay
 from app.middleware import BodyLimit, RequestContext
-from app.routers import health, infusions, instruments, patients, responses, sites
+from app.routers import fhir, health, infusions, instruments, patients, responses, sites
 
 DESCRIPTION = """
 Collects patient-reported outcomes (NRS pain, HADS) around ketamine infusions in a network
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_exception_handler(Replay, render_replay)
-    for module in (health, sites, patients, infusions, responses, instruments):
+    fhir_outcome.install(app)  # last: /fhir paths answer OperationOutcome
+    for module in (health, sites, patients, infusions, responses, instruments, fhir):
         app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(

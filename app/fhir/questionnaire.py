@@ -1,0 +1,90 @@
+"""Questionnaire resources generated from the instrument modules (the one source of truth)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.fhir.common import (
+    EXT_ANSWER_LIST,
+    EXT_MAX,
+    EXT_MIN,
+    canonical,
+    choice_system,
+)
+from app.instruments import INSTRUMENTS, Instrument, Item, get_instrument
+
+
+def computable_name(instrument_id: str) -> str:
+    """`nrs-pain` → `NrsPain`: FHIR names must be machine-processable."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", instrument_id))
+
+
+def questionnaire(instrument: Instrument) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Questionnaire",
+        "id": instrument.id,
+        "url": canonical(instrument.id),
+        "version": instrument.scoring_version,
+        "name": computable_name(instrument.id),
+        "title": instrument.title,
+        "status": "active",
+        "experimental": False,
+        "subjectType": ["Patient"],
+        "publisher": "pro-registry",
+        "description": instrument.scoring_text,
+        "code": [instrument.code.as_dict()],
+        "item": [_item(instrument, item) for item in instrument.items],
+    }
+    if instrument.copyright:
+        resource["copyright"] = instrument.copyright
+    return resource
+
+
+def _item(instrument: Instrument, item: Item) -> dict[str, Any]:
+    out: dict[str, Any] = {"linkId": item.key, "text": item.label, "required": item.required}
+    extensions: list[dict[str, Any]] = []
+    if item.kind == "integer":
+        out["type"] = "integer"
+        if item.minimum is not None:
+            extensions.append({"url": EXT_MIN, "valueInteger": item.minimum})
+        if item.maximum is not None:
+            extensions.append({"url": EXT_MAX, "valueInteger": item.maximum})
+    else:
+        out["type"] = "choice"
+        out["answerOption"] = [
+            {"valueCoding": choice_coding(instrument.id, item.key, code)}
+            for code in item.choices or ()
+        ]
+        if item.default is not None:
+            out["initial"] = [{"valueCoding": choice_coding(instrument.id, item.key, item.default)}]
+    if item.code is not None:
+        out["code"] = [item.code.as_dict()]
+        # The LOINC answer list belongs to the coded question (LL2335-9 for 72514-3).
+        if instrument.answer_list is not None and item.code == instrument.code:
+            extensions.append(
+                {"url": EXT_ANSWER_LIST, "valueCoding": instrument.answer_list.as_dict()}
+            )
+    if extensions:
+        out["extension"] = extensions
+    return out
+
+
+def choice_coding(instrument_id: str, key: str, code: object) -> dict[str, str]:
+    return {"system": choice_system(instrument_id, key), "code": str(code), "display": str(code)}
+
+
+def all_questionnaires() -> list[dict[str, Any]]:
+    return [questionnaire(instrument) for instrument in INSTRUMENTS.values()]
+
+
+def resolve(reference: str) -> tuple[Instrument, str | None] | None:
+    """The instrument a canonical reference (`url` or `url|version`) names, and the version."""
+    url, _, version = reference.partition("|")
+    prefix = canonical("")
+    if not url.startswith(prefix):
+        return None
+    instrument = get_instrument(url[len(prefix) :])
+    if instrument is None:
+        return None
+    return instrument, version or None
