@@ -15,7 +15,16 @@ from app.errors import install_error_handlers
 from app.fhir import outcome as fhir_outcome
 from app.idempotent import Replay, render_replay
 from app.middleware import BodyLimit, RequestContext
-from app.routers import fhir, health, infusions, instruments, patients, responses, sites
+from app.routers import (
+    analytics,
+    fhir,
+    health,
+    infusions,
+    instruments,
+    patients,
+    responses,
+    sites,
+)
 
 DESCRIPTION = """
 Collects patient-reported outcomes (NRS pain, HADS) around ketamine infusions in a network
@@ -56,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(Replay, render_replay)
     fhir_outcome.install(app)  # last: /fhir paths answer OperationOutcome
-    for module in (health, sites, patients, infusions, responses, instruments, fhir):
+    for module in (health, sites, patients, infusions, responses, instruments, fhir, analytics):
         app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,0 +1,1 @@
+"""Analytics (SPEC §7): per-patient values extracted in SQL, judged by app.stats."""

@@ -1,0 +1,97 @@
+"""Who and what an analysis covers: the common filters, resolved against the caller's site scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import Unprocessable
+from app.instruments import INSTRUMENTS
+from app.services import lookups
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The common analytics filters exactly as the caller sent them."""
+
+    site: str | None = None
+    condition: str | None = None
+    sex: str | None = None
+    min_infusions: int | None = None
+    first_from: dt.date | None = None
+    first_to: dt.date | None = None
+    as_of: dt.datetime | None = None
+
+    def echo(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "condition": self.condition,
+            "sex": self.sex,
+            "min_infusions": self.min_infusions,
+            "from": self.first_from.isoformat() if self.first_from else None,
+            "to": self.first_to.isoformat() if self.first_to else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Filters resolved for SQL: site ids the caller may see, first-infusion bounds, instant."""
+
+    filters: Filters
+    site_id: uuid.UUID | None
+    as_of: dt.datetime | None  # None: the current state of the tables
+    used_at: dt.datetime  # the instant reported as `as_of`
+    dialect: str
+
+    @property
+    def first_after(self) -> dt.datetime | None:
+        """Infusion 1 must start at or after midnight UTC of `from`."""
+        day = self.filters.first_from
+        return None if day is None else dt.datetime.combine(day, dt.time(), dt.UTC)
+
+    @property
+    def first_before(self) -> dt.datetime | None:
+        """Infusion 1 must start before midnight UTC following `to`."""
+        day = self.filters.first_to
+        if day is None:
+            return None
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+async def resolve(session: AsyncSession, caller: Principal, filters: Filters) -> Scope:
+    """Check the filters and confine the analysis to what the caller may see.
+
+    A clinic key is always confined to its own site; naming another site answers 404, exactly
+    like a site that does not exist.
+    """
+    now = dt.datetime.now(dt.UTC)
+    if filters.as_of is not None and filters.as_of > now:
+        raise Unprocessable(
+            "as_of must be a past instant.",
+            errors=[{"loc": ["query", "as_of"], "msg": "in the future"}],
+        )
+    if filters.first_from and filters.first_to and filters.first_from > filters.first_to:
+        raise Unprocessable(
+            "`from` must not be after `to`.",
+            errors=[{"loc": ["query", "from"], "msg": "after `to`"}],
+        )
+    site_id = caller.site_id if caller.role == "clinic" else None
+    if filters.site is not None:
+        site_id = (await lookups.site_by_code(session, caller, filters.site)).id
+    dialect = session.get_bind().dialect.name
+    return Scope(filters, site_id, filters.as_of, filters.as_of or now, dialect)
+
+
+def envelope(scope: Scope, instruments: tuple[str, ...], **parameters: Any) -> dict[str, Any]:
+    """What every analytics body starts with: its filters, parameters, instant and scoring."""
+    return {
+        "filters": scope.filters.echo(),
+        "parameters": parameters,
+        "as_of": scope.used_at.isoformat().replace("+00:00", "Z"),
+        "scoring": {name: INSTRUMENTS[name].scoring_version for name in instruments},
+    }

@@ -1,0 +1,185 @@
+"""The rows an analysis may see: patients, numbered infusions, responses; now or as of then.
+
+Every builder returns a SQLAlchemy subquery so the extraction queries read the same way
+whether they run on the current tables or on the version history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.sql import Subquery
+
+from app.models import AdverseEvent, Infusion, Patient, PatientVersion, Response, ResponseVersion
+from app.schemas.common import ResponseStatus
+from app.services.analytics.scope import Scope
+from app.services.infusions import number_column
+
+RETRACTED = ResponseStatus.entered_in_error.value
+
+
+def _has_condition(scope: Scope, column: Any, condition: str) -> Any:
+    """JSON array membership, spelled per dialect."""
+    if scope.dialect == "postgresql":
+        return column.op("@>")(func.jsonb_build_array(condition))
+    each = func.json_each(column).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == condition))
+
+
+def patients(scope: Scope) -> Subquery:
+    """Patients with their attributes (as they stood at `as_of`), after the patient filters."""
+    if scope.as_of is None:
+        attrs: Any = Patient
+        stmt = select(
+            Patient.id, Patient.site_id, Patient.birth_year, Patient.sex, Patient.conditions
+        )
+    else:
+        latest = (
+            select(PatientVersion.patient_id, func.max(PatientVersion.version).label("version"))
+            .where(PatientVersion.recorded_at <= scope.as_of)
+            .group_by(PatientVersion.patient_id)
+            .subquery()
+        )
+        attrs = PatientVersion
+        stmt = (
+            select(
+                Patient.id,
+                Patient.site_id,
+                PatientVersion.birth_year,
+                PatientVersion.sex,
+                PatientVersion.conditions,
+            )
+            .join(latest, latest.c.patient_id == Patient.id)
+            .join(
+                PatientVersion,
+                and_(
+                    PatientVersion.patient_id == Patient.id,
+                    PatientVersion.version == latest.c.version,
+                ),
+            )
+            .where(Patient.created_at <= scope.as_of)
+        )
+    if scope.site_id is not None:
+        stmt = stmt.where(Patient.site_id == scope.site_id)
+    if scope.filters.sex is not None:
+        stmt = stmt.where(attrs.sex == scope.filters.sex)
+    if scope.filters.condition is not None:
+        stmt = stmt.where(_has_condition(scope, attrs.conditions, scope.filters.condition))
+    return stmt.subquery("pat")
+
+
+def infusions(scope: Scope) -> Subquery:
+    """Infusions numbered 1, 2, … among those that existed at `as_of`."""
+    stmt = select(
+        Infusion.id,
+        Infusion.patient_id,
+        Infusion.started_at,
+        Infusion.dose_mg_per_kg,
+        number_column(),
+    )
+    if scope.site_id is not None:
+        stmt = stmt.where(Infusion.site_id == scope.site_id)
+    if scope.as_of is not None:
+        stmt = stmt.where(Infusion.created_at <= scope.as_of)
+    return stmt.subquery("inf")
+
+
+def cohort(scope: Scope) -> Subquery:
+    """One row per patient in the analysis, with infusion 1 and the infusion totals.
+
+    Columns: id, site_id, birth_year, sex, conditions, n_infusions, t1 (start of infusion 1),
+    inf1 (its id), dose_sum and dose_known (infusions with a per-kg dose). `min_infusions`
+    and `from`/`to` (on the date of infusion 1, UTC) are applied here.
+    """
+    pat, inf = patients(scope), infusions(scope)
+    first = select(inf.c.patient_id, inf.c.id, inf.c.started_at).where(inf.c.number == 1)
+    first_sq = first.subquery("first")
+    agg = (
+        select(
+            inf.c.patient_id,
+            func.count().label("n_infusions"),
+            func.sum(inf.c.dose_mg_per_kg).label("dose_sum"),
+            func.count(inf.c.dose_mg_per_kg).label("dose_known"),
+        )
+        .group_by(inf.c.patient_id)
+        .subquery("agg")
+    )
+    n_infusions = func.coalesce(agg.c.n_infusions, 0)
+    stmt = (
+        select(
+            pat,
+            n_infusions.label("n_infusions"),
+            first_sq.c.started_at.label("t1"),
+            first_sq.c.id.label("inf1"),
+            agg.c.dose_sum,
+            func.coalesce(agg.c.dose_known, 0).label("dose_known"),
+        )
+        .outerjoin(first_sq, first_sq.c.patient_id == pat.c.id)
+        .outerjoin(agg, agg.c.patient_id == pat.c.id)
+    )
+    if scope.filters.min_infusions:
+        stmt = stmt.where(n_infusions >= scope.filters.min_infusions)
+    if scope.first_after is not None:
+        stmt = stmt.where(first_sq.c.started_at >= scope.first_after)
+    if scope.first_before is not None:
+        stmt = stmt.where(first_sq.c.started_at < scope.first_before)
+    return stmt.subquery("coh")
+
+
+def responses(scope: Scope) -> Subquery:
+    """Current (or as-of) versions of responses, retracted ones left out.
+
+    Columns: id, patient_id, infusion_id, timepoint, collected_at, created_at, pain,
+    hads_anxiety, hads_depression.
+    """
+    if scope.as_of is None:
+        stmt = select(
+            Response.id,
+            Response.patient_id,
+            Response.infusion_id,
+            Response.timepoint,
+            Response.collected_at,
+            Response.created_at,
+            Response.pain,
+            Response.hads_anxiety,
+            Response.hads_depression,
+        ).where(Response.status != RETRACTED)
+    else:
+        latest = (
+            select(func.max(ResponseVersion.version))
+            .where(
+                ResponseVersion.response_id == Response.id,
+                ResponseVersion.recorded_at <= scope.as_of,
+            )
+            .scalar_subquery()
+        )
+        v = ResponseVersion
+        stmt = (
+            select(
+                Response.id,
+                Response.patient_id,
+                Response.infusion_id,
+                Response.timepoint,
+                v.collected_at,
+                Response.created_at,
+                v.pain,
+                v.hads_anxiety,
+                v.hads_depression,
+            )
+            .join(v, and_(v.response_id == Response.id, v.version == latest))
+            .where(Response.created_at <= scope.as_of, v.status != RETRACTED)
+        )
+    if scope.site_id is not None:
+        stmt = stmt.where(Response.site_id == scope.site_id)
+    return stmt.subquery("resp")
+
+
+def adverse_events(scope: Scope) -> Subquery:
+    """Adverse events recorded by `as_of`: infusion_id, type, severity."""
+    stmt = select(AdverseEvent.infusion_id, AdverseEvent.type, AdverseEvent.severity)
+    if scope.site_id is not None:
+        stmt = stmt.where(AdverseEvent.site_id == scope.site_id)
+    if scope.as_of is not None:
+        stmt = stmt.where(AdverseEvent.created_at <= scope.as_of)
+    return stmt.subquery("ae")

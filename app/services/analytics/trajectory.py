@@ -1,0 +1,73 @@
+"""GET /v1/analytics/trajectory: monthly values after infusion 1 and a linear mixed model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.services.analytics import blocks, disclosure, extract
+from app.services.analytics.by_infusion import INSTRUMENTS
+from app.services.analytics.frames import load_patients
+from app.services.analytics.scope import Scope, envelope
+from app.stats import mixed_model
+
+STRATA = (("depressed", 1.0), ("not_depressed", 0.0))
+
+
+async def trajectory(
+    session: AsyncSession, scope: Scope, *, scale: str, threshold: int, max_month: int
+) -> dict[str, Any]:
+    frame = await load_patients(session, scope, tuple(dict.fromkeys((scale, "hads_depression"))))
+    n = len(frame)
+    points = np.full((n, max_month + 1), np.nan)
+    points[:, 0] = frame.baseline(scale)
+    index = {pid: i for i, pid in enumerate(frame.ids)}
+    for pid, m, value in await session.execute(extract.monthly(scope, scale, max_month)):
+        points[index[pid], int(m)] = value
+    depressed = frame.depressed(threshold)
+    body: dict[str, Any] = envelope(
+        scope,
+        tuple(dict.fromkeys((*INSTRUMENTS[scale], "hads"))),
+        scale=scale,
+        threshold=threshold,
+        max_month=max_month,
+    )
+    rows = []
+    for m in range(max_month + 1):
+        column = points[:, m]
+        row: dict[str, Any] = {"m": m, "overall": blocks.stats(column)}
+        for name, flag in STRATA:
+            row[name] = blocks.stats(column[depressed == flag])
+        residual = row["overall"]["n"] - sum(row[name]["n"] for name, _ in STRATA)
+        disclosure.partition(
+            body,
+            [("rows", m, name) for name, _ in STRATA],
+            residual=residual,
+            total=("rows", m, "overall"),
+        )
+        rows.append(row)
+    body["rows"] = rows
+    body["model"] = _model(frame.ids, points, depressed)
+    return body
+
+
+def _model(ids: list[Any], points: Any, depressed: Any) -> dict[str, Any]:
+    """value ~ month * depressed + (1 | patient) on every known monthly point."""
+    keep = ~np.isnan(depressed)
+    rows, months = np.nonzero(~np.isnan(points) & keep[:, None])
+    fit = mixed_model(
+        [ids[i] for i in rows],
+        months.astype(float).tolist(),
+        depressed[rows].tolist(),
+        points[rows, months].tolist(),
+    )
+    coefficients = None if fit is None else {k: v for k, v in fit.items() if k != "converged"}
+    return {
+        "formula": "value ~ month * depressed + (1 | patient)",
+        "n": len(set(rows.tolist())),
+        "n_points": int(rows.size),
+        "converged": None if fit is None else fit["converged"],
+        "coefficients": coefficients,
+    }
