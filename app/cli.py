@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import AppError
+from app.logs import log_config
+from app.services import audit, idempotency
 from app.services import keys as key_service
 
 T = TypeVar("T")
@@ -63,7 +66,8 @@ def serve(
         workers=workers,
         proxy_headers=False,
         timeout_graceful_shutdown=30,
-        log_level=get_settings().log_level.lower(),
+        log_config=log_config(get_settings().log_level),
+        access_log=False,  # app.logs.AccessLog writes one JSON line per request instead
     )
 
 
@@ -88,11 +92,18 @@ def keys_create(
     role: Annotated[str, typer.Option("--role", help="admin, analyst or clinic")],
     site: Annotated[str | None, typer.Option("--site", help="site code (clinic keys)")] = None,
     label: Annotated[str | None, typer.Option("--label")] = None,
+    expires_in_days: Annotated[
+        int | None, typer.Option("--expires-in-days", min=1, help="the key stops working then")
+    ] = None,
 ) -> None:
     """Create an API key; the token is printed once, alone on the last line."""
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days or 0)
     token, key = run_in_session(
-        lambda s: key_service.create_key(s, role=role, site_code=site, label=label)
-    )
+        lambda s: key_service.create_key(
+            s, role=role, site_code=site, label=label,
+            expires_at=expires if expires_in_days else None,
+        )
+    )  # fmt: skip
     err.print(f"created {key.role} key {key.prefix} (shown once, store it now)")
     typer.echo(token)
 
@@ -102,8 +113,11 @@ def keys_list() -> None:
     """List keys: prefix, role, site, label, created, last used, state."""
     rows: list[Any] = list(run_in_session(key_service.list_keys))
     table = Table("prefix", "role", "site", "label", "created", "last used", "state")
+    now = dt.datetime.now(dt.UTC)
     for key, site in rows:
         state = "revoked" if key.revoked_at else "active"
+        if not key.revoked_at and key.expires_at:
+            state = "expired" if key.expires_at <= now else f"expires {key.expires_at:%Y-%m-%d}"
         table.add_row(
             key.prefix, key.role, site or "", key.label or "",
             f"{key.created_at:%Y-%m-%d %H:%M}",
@@ -141,6 +155,48 @@ def bootstrap() -> None:
     for who, token in run_in_session(work):
         typer.echo(f"{who:>16}: {token}")
     typer.echo("API docs: http://127.0.0.1:8000/docs  (Authorize with one of the keys above)")
+
+
+@app.command("purge-idempotency")
+def purge_idempotency(
+    older_than_hours: Annotated[
+        int | None, typer.Option(min=24, help="default: PROREG_IDEMPOTENCY_RETENTION_HOURS")
+    ] = None,
+) -> None:
+    """Forget Idempotency-Keys past their retention (the server also does this hourly)."""
+    hours = older_than_hours or get_settings().idempotency_retention_hours
+    removed = run_in_session(lambda s: idempotency.purge(s, older_than=dt.timedelta(hours=hours)))
+    typer.echo(f"removed {removed} idempotency key(s) older than {hours} h")
+
+
+@app.command("audit")
+def audit_events(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    key: Annotated[str | None, typer.Option("--key", help="key prefix")] = None,
+    action: Annotated[str | None, typer.Option()] = None,
+    resource: Annotated[str | None, typer.Option()] = None,
+    resource_id: Annotated[str | None, typer.Option("--id")] = None,
+    since_hours: Annotated[float | None, typer.Option(help="only the last N hours")] = None,
+) -> None:
+    """Show recent audit events, newest first: who did what to which resource, and how it
+    ended."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=since_hours) if since_hours else None
+    filters = audit.Filters(key, action, resource, resource_id, since)
+    rows, _ = run_in_session(lambda s: audit.search(s, filters, limit=limit))
+    table = Table("at", "key", "role", "site", "action", "resource", "id", "outcome", "request")
+    for e in rows:
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}", e.key_prefix or "-", e.role or "-", e.site_code or "",
+            e.action, e.resource, e.resource_id or "", str(e.outcome), e.request_id or "",
+        )  # fmt: skip
+    Console(width=200).print(table)
+
+
+KindOption = Annotated[
+    str | None, typer.Option(help="patients, infusions or responses (default: from the header).")
+]
+SiteOption = Annotated[str | None, typer.Option(help="Site code for rows without a `site`.")]
+DateOption = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 
 
 def main() -> None:

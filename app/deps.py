@@ -28,9 +28,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database outage becomes 503 with `Retry-After` rather than a 500.
     """
     async with request.app.state.sessionmaker() as session:
+        session.info["request_id"] = getattr(request.state, "request_id", None)
         try:
             yield session
             await session.commit()
+            # Tells the audit middleware that this request's events are already stored.
+            request.state.audited = session.info.get("audited", False)
         except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
             await _safe_rollback(session)
             raise _outage() from exc

@@ -146,10 +146,40 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# FastAPI's wording when a body cannot even be decoded (e.g. invalid UTF-8); that is the
+# same mistake as malformed JSON, so it gets the same 422.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
+
+
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem(exc.status_code, detail=detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400 and detail == _UNPARSABLE_BODY:
+        return problem(
+            422,
+            title="Unprocessable content",
+            detail="The request body is not valid JSON.",
+            slug="validation-error",
+            errors=[{"loc": ["body"], "msg": "not valid JSON", "type": "json_invalid"}],
+            instance=request.url.path,
+        )
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(
+        exc.status_code, detail=detail, slug=_SLUGS.get(exc.status_code), headers=headers
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route offers for this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 def _is_outage(exc: BaseException) -> bool:

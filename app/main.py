@@ -14,9 +14,12 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
 from app.fhir import outcome as fhir_outcome
 from app.idempotent import Replay, render_replay
-from app.middleware import BodyLimit, RequestContext
+from app.logs import AccessLog
+from app.middleware import AuditTrail, BodyLimit, RequestContext
+from app.ratelimit import RateLimit
 from app.routers import (
     analytics,
+    audit,
     fhir,
     health,
     infusions,
@@ -25,6 +28,7 @@ from app.routers import (
     responses,
     sites,
 )
+from app.services import idempotency
 
 DESCRIPTION = """
 Collects patient-reported outcomes (NRS pain, HADS) around ketamine infusions in a network
@@ -50,9 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        purger = idempotency.start_purging(app.state.sessionmaker, settings)
         try:
             yield
         finally:
+            purger.cancel()
             await engine.dispose()
 
     app = FastAPI(
@@ -67,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     fhir_outcome.install(app)  # last: /fhir paths answer OperationOutcome
     for module in (health, sites, patients, infusions, responses, instruments, fhir, analytics):
         app.include_router(module.router)
+    app.include_router(audit.router)
+    app.add_middleware(AuditTrail)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -75,5 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+    )
+    app.add_middleware(AccessLog)
     app.add_middleware(RequestContext)
     return app

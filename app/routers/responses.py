@@ -55,7 +55,8 @@ async def create_responses_batch(
     return await batch.ingest(session, caller, body.items, _request_id(request))
 
 
-@router.get("/v1/responses/{response_id}", response_model=ResponseRead, responses=NOT_FOUND)
+# `:uuid` keeps `GET /v1/responses/batch` a 405 rather than a malformed-id 422.
+@router.get("/v1/responses/{response_id:uuid}", response_model=ResponseRead, responses=NOT_FOUND)
 async def get_response(
     response: ResponseDep, session: SessionDep, caller: RowReader
 ) -> ResponseRead:

@@ -8,18 +8,24 @@ across worker processes) and a per-process set on SQLite (one writer at a time a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.errors import Unprocessable
+from app.config import Settings
+from app.errors import Conflict, Unprocessable
 from app.models import IdempotencyKey
+
+log = logging.getLogger("proreg.idempotency")
 
 REPLAY_HEADER = "Idempotent-Replayed"
 _in_flight: set[tuple[str, str]] = set()
@@ -97,6 +103,20 @@ async def remember(
     if not entries:
         return
     now = dt.datetime.now(dt.UTC)
+    try:
+        await _insert(session, caller, entries, now)
+    except IntegrityError as exc:
+        # Only reachable if two requests slipped past `claim` (e.g. separate SQLite
+        # processes): the primary key refuses the second, whose whole transaction rolls back.
+        raise Conflict(IN_FLIGHT) from exc
+
+
+async def _insert(
+    session: AsyncSession,
+    caller: Principal,
+    entries: list[tuple[str, str, Stored]],
+    now: dt.datetime,
+) -> None:
     await session.execute(
         insert(IdempotencyKey),
         [
@@ -119,3 +139,30 @@ async def purge(session: AsyncSession, *, older_than: dt.timedelta) -> int:
     cutoff = dt.datetime.now(dt.UTC) - older_than
     result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+PURGE_EVERY = 3600.0  # seconds
+
+
+def start_purging(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> asyncio.Task[None]:
+    """Purge expired keys at start-up and then hourly, for as long as the server runs.
+
+    Every worker does it; the DELETE is idempotent, so overlapping purges are harmless.
+    `proreg purge-idempotency` does the same once, for deployments that prefer cron.
+    """
+    retention = dt.timedelta(hours=settings.idempotency_retention_hours)
+
+    async def loop() -> None:
+        while True:
+            try:
+                async with sessionmaker() as session, session.begin():
+                    removed = await purge(session, older_than=retention)
+                if removed:
+                    log.info("purged expired idempotency keys", extra={"removed": removed})
+            except Exception as exc:  # an outage must not end the loop
+                log.warning("idempotency purge failed: %s", type(exc).__name__)
+            await asyncio.sleep(PURGE_EVERY)
+
+    return asyncio.create_task(loop(), name="idempotency-purge")
