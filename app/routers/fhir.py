@@ -11,20 +11,48 @@ from app.errors import NotFound
 from app.fhir import search as fhir_search
 from app.fhir import service
 from app.fhir.capability import capability_statement
-from app.fhir.common import FHIR_JSON, FhirResponse, UnsupportedMediaType, etag, response_headers
+from app.fhir.common import (
+    EXT_TIMEPOINT,
+    FHIR_JSON,
+    FhirResponse,
+    UnsupportedMediaType,
+    etag,
+    response_headers,
+)
 from app.fhir.questionnaire import all_questionnaires, questionnaire
 from app.idempotent import IdempotencyDep
 from app.instruments import get_instrument
 from app.services import audit, idempotency
 
-FHIR_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": text + " (OperationOutcome)", "content": {FHIR_JSON: {}}}
-    for status, text in (
-        (401, "Missing or invalid API key"),
-        (403, "The key's role may not do this"),
-        (404, "Unknown, or another site's, resource"),
-        (422, "Invalid resource or parameter; one issue per problem, with its FHIRPath"),
-    )
+
+def _outcomes(*entries: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"description": text + " (OperationOutcome)", "content": {FHIR_JSON: {}}}
+        for status, text in entries
+    }
+
+
+FHIR_ERRORS = _outcomes(
+    (401, "Missing or invalid API key"),
+    (403, "The key's role may not do this"),
+    (404, "Unknown, or another site's, resource"),
+    (422, "Invalid resource or parameter; one issue per problem, with its FHIRPath"),
+)
+CREATE_ERRORS = _outcomes(
+    (409, "A request with this Idempotency-Key is still in flight"),
+    (415, "Not sent as application/fhir+json or application/json"),
+)
+EXAMPLE = {
+    "resourceType": "QuestionnaireResponse",
+    "questionnaire": "https://pro-registry.org/fhir/Questionnaire/nrs-pain",
+    "status": "completed",
+    "subject": {"reference": "Patient/5f0c6c1e-3b8e-4f7a-9a43-0d3c2b1a9e77"},
+    "authored": "2024-01-15T10:00:00+01:00",
+    "extension": [{"url": EXT_TIMEPOINT, "valueCode": "baseline"}],
+    "item": [
+        {"linkId": "score", "answer": [{"valueInteger": 6}]},
+        {"linkId": "recall", "answer": [{"valueString": "24h"}]},
+    ],
 }
 router = APIRouter(
     prefix="/fhir", tags=["fhir"], responses=FHIR_ERRORS, default_response_class=FhirResponse
@@ -69,13 +97,21 @@ async def read_questionnaire(questionnaire_id: str, _caller: AnyRole) -> FhirRes
     )
 
 
-@router.post("/QuestionnaireResponse", status_code=201, dependencies=[Depends(_fhir_json)])
+@router.post(
+    "/QuestionnaireResponse",
+    status_code=201,
+    dependencies=[Depends(_fhir_json)],
+    responses=CREATE_ERRORS,
+)
 async def create_questionnaire_response(
     request: Request,
     session: SessionDep,
     caller: Writer,
     idem: IdempotencyDep,
-    body: Annotated[dict[str, Any], Body(media_type=FHIR_JSON)],
+    body: Annotated[
+        dict[str, Any],
+        Body(media_type=FHIR_JSON, openapi_examples={"nrs-pain": {"value": EXAMPLE}}),
+    ],
 ) -> FhirResponse:
     """Submit a completed QuestionnaireResponse; it is validated, scored and stored exactly
     like `POST /v1/responses`. `subject` = `Patient/{id}`, `questionnaire` = the served

@@ -6,7 +6,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models import AuditEvent
 from tests.fhir.support import (
     EXT,
     HADS_URL,
@@ -19,7 +22,7 @@ from tests.fhir.support import (
     post_qr,
     scores_of,
 )
-from tests.support import Api, hads
+from tests.support import Api, hads, run_db
 
 HADS_CASES = [
     hads(0, 1, 2, 3, 1, 2, 3, 0, 2, 2, 1, 3, 0, 1),
@@ -159,3 +162,49 @@ def test_analyst_cannot_submit(analyst: Api, clinic: Api) -> None:
 def test_hads_url_is_the_served_questionnaires(clinic: Api) -> None:
     served = fhir_body(clinic.get("/fhir/Questionnaire/hads"), 200)
     assert served["url"] == HADS_URL
+
+
+def test_a_served_resource_can_be_sent_back(clinic: Api) -> None:
+    """What an integrator reads (server-computed scores included) is valid input again."""
+    patient = clinic.make_patient()
+    first = fhir_body(post_qr(clinic, build_qr(patient["id"], hads(2, None, *[1] * 12))), 201)
+    again = {k: v for k, v in first.items() if k not in ("id", "meta")}
+    second = fhir_body(post_qr(clinic, again), 201)
+    assert second["id"] != first["id"]
+    assert scores_of(second) == scores_of(first)
+    assert second["item"] == first["item"]
+
+
+def test_answers_conform_to_the_served_questionnaire(clinic: Api) -> None:
+    patient = clinic.make_patient()
+    created = fhir_body(
+        post_qr(clinic, build_qr(patient["id"], {"score": 4}, questionnaire=NRS_URL)), 201
+    )
+    served = fhir_body(clinic.get("/fhir/Questionnaire/nrs-pain"), 200)
+    assert created["questionnaire"] == f"{served['url']}|{served['version']}"
+    items = {i["linkId"]: i for i in served["item"]}
+    for entry in created["item"]:
+        item = items[entry["linkId"]]
+        (answer,) = entry["answer"]
+        if item["type"] == "integer":
+            assert set(answer) == {"valueInteger"}
+        else:
+            assert answer["valueCoding"] in [o["valueCoding"] for o in item["answerOption"]]
+
+
+def test_fhir_writes_and_reads_are_audited(clinic: Api, database_url: str) -> None:
+    patient = clinic.make_patient()
+    created = fhir_body(post_qr(clinic, build_qr(patient["id"], hads(1))), 201)
+    fhir_body(clinic.get(f"/fhir/QuestionnaireResponse/{created['id']}"), 200)
+
+    async def work(session: AsyncSession) -> list[tuple[str, str, int]]:
+        rows = await session.execute(
+            select(AuditEvent.action, AuditEvent.resource, AuditEvent.outcome).where(
+                AuditEvent.resource_id == created["id"]
+            )
+        )
+        return [tuple(r) for r in rows]
+
+    events = run_db(database_url, work)
+    assert events.count(("create", "response", 201)) == 1
+    assert events.count(("read", "response", 200)) == 1
