@@ -1,0 +1,170 @@
+"""Shared benchmark plumbing: throwaway databases, server processes, wrk, RSS, tables."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get(
+    "PROREG_BENCH_DATABASE_URL",
+    os.environ.get("PROREG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+console = Console()
+PROREG = [str(Path(sys.executable).parent / "proreg")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _admin(sql: str) -> None:
+    url = make_url(PG_URL)
+    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                                 password=url.password, database=url.database)  # fmt: skip
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str = "proreg_bench") -> Iterator[str]:
+    """A new PostgreSQL database migrated to head; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        run_cli(url, "migrate")
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_cli(database_url: str, *args: str) -> str:
+    env = {**os.environ, "PROREG_DATABASE_URL": database_url}
+    out = subprocess.run([*PROREG, *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"proreg {' '.join(args)} failed:\n{out.stderr}")
+    return out.stdout
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the process and its children (uvicorn workers)."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return sum(_vm_hwm_kb(pid) for pid in pids) / 1024
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        match = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+@contextlib.contextmanager
+def serve(argv: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
+    process = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = Server(process, port)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(server.base + "/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"server did not start: {' '.join(argv)}")
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def wrk(url: str, script: str, *, seconds: int, connections: int = 32) -> LoadResult:
+    """Run wrk with a Lua script; fails loudly if wrk is missing."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is required: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script + _REPORT)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    os.unlink(f.name)
+    data = json.loads(out[out.index("JSON") + 4 :])
+    return LoadResult(data["requests"], data["seconds"], data["p50"] / 1000,
+                      data["p99"] / 1000, data["errors"])  # fmt: skip
+
+
+_REPORT = """
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout
+  io.write(string.format('JSON{"requests": %d, "seconds": %f, "p50": %f, "p99": %f, "errors": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99), errors))
+end
+"""
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="right" if c != columns[0] else "left")
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)

@@ -1,0 +1,104 @@
+"""Single-submission throughput: HADS POSTs with auth, a fresh Idempotency-Key each, scoring
+and audit, against a bare FastAPI endpoint doing one asyncpg INSERT — same machine, same run.
+
+    python -m bench.ingest [--seconds 15] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from bench.harness import (
+    PROREG,
+    LoadResult,
+    free_port,
+    run_cli,
+    scratch_database,
+    serve,
+    table,
+    wrk,
+)
+
+HADS = {f"hads_{i}": (i * 7) % 4 for i in range(1, 15)}
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+local body = '%(body)s'
+local counter = 0
+local threads = 0
+setup = function(thread) threads = threads + 1; thread:set("tid", threads) end
+request = function()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = "%(run)s-" .. tid .. "-" .. counter
+  return wrk.format(nil, "/v1/responses", nil, body)
+end
+"""
+
+
+def _lua(token: str, patient_id: str) -> str:
+    body = {"patient_id": patient_id, "instrument": "hads", "timepoint": "baseline",
+            "collected_at": "2024-01-15T10:00:00Z", "answers": HADS}  # fmt: skip
+    return LUA % {"token": token, "body": json.dumps(body), "run": uuid.uuid4().hex[:8]}
+
+
+async def _count(url: str, table_name: str) -> int:
+    u = make_url(url)
+    conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                                 database=u.database)  # fmt: skip
+    try:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {table_name}"))
+    finally:
+        await conn.close()
+
+
+def _measure(base: str, script: str, seconds: int) -> LoadResult:
+    wrk(base, script, seconds=3)  # warm-up: pools, prepared statements, caches
+    return wrk(base, script, seconds=seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    with scratch_database() as url:
+        run_cli(url, "sites", "create", "BENCH", "--name", "bench")
+        token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
+        results: list[tuple[str, LoadResult, float]] = []
+        port = free_port()
+        bare = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port),
+                "--log-level", "warning", "--workers", str(args.workers)]  # fmt: skip
+        with serve(bare, {"BARE_DATABASE_URL": url}, port) as server:
+            res = _measure(server.base, _lua(token, str(uuid.uuid4())), args.seconds)
+            results.append(("bare FastAPI + asyncpg INSERT", res, server.peak_rss_mb()))
+        port = free_port()
+        app = [*PROREG, "serve", "--port", str(port),
+               "--workers", str(args.workers)]  # fmt: skip
+        env = {"PROREG_DATABASE_URL": url, "PROREG_LOG_LEVEL": "warning",
+               "PROREG_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
+        with serve(app, env, port) as server:
+            patient = httpx.post(server.base + "/v1/patients", json={"pseudonym": "B-1"},
+                                 headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+            res = _measure(server.base, _lua(token, patient["id"]), args.seconds)
+            results.append(("pro-registry POST /v1/responses", res, server.peak_rss_mb()))
+        stored = asyncio.run(_count(url, "responses"))
+    base_rps = results[0][1].rps
+    rows = [[name, f"{r.rps:,.0f}", f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", f"{rss:.0f}",
+             f"{r.errors}", f"{100 * r.rps / base_rps:.0f} %"] for name, r, rss in results]  # fmt: skip
+    table(f"single submissions, 32 connections, {args.workers} worker(s), {args.seconds} s",
+          ["endpoint", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "non-2xx", "vs bare"], rows)  # fmt: skip
+    print(f"responses stored by pro-registry (incl. warm-up): {stored:,}")
+
+
+if __name__ == "__main__":
+    main()
