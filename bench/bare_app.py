@@ -30,8 +30,14 @@ state: dict[str, Any] = {}
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     url = make_url(os.environ["BARE_DATABASE_URL"])
-    pool = await asyncpg.create_pool(host=url.host, port=url.port or 5432, user=url.username,
-                                     database=url.database, min_size=10, max_size=10)  # fmt: skip
+    pool = await asyncpg.create_pool(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        database=url.database,
+        min_size=10,
+        max_size=10,
+    )
     await pool.execute(
         "CREATE TABLE IF NOT EXISTS bare_responses (id uuid PRIMARY KEY, patient_id uuid,"
         " collected_at timestamptz, answers jsonb)"
@@ -54,6 +60,9 @@ async def create(body: Body) -> dict[str, str]:
     new_id = uuid.uuid4()
     await state["pool"].execute(
         "INSERT INTO bare_responses VALUES ($1, $2, $3, $4)",
-        new_id, body.patient_id, body.collected_at, json.dumps(body.answers),
-    )  # fmt: skip
+        new_id,
+        body.patient_id,
+        body.collected_at,
+        json.dumps(body.answers),
+    )
     return {"id": str(new_id)}

@@ -42,8 +42,13 @@ def free_port() -> int:
 
 async def _admin(sql: str) -> None:
     url = make_url(PG_URL)
-    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                                 password=url.password, database=url.database)  # fmt: skip
+    conn = await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
     try:
         await conn.execute(sql)
     finally:
@@ -101,8 +106,13 @@ def _vm_hwm_kb(pid: int) -> int:
 
 @contextlib.contextmanager
 def serve(argv: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
-    process = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        argv,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = Server(process, port)
     try:
         deadline = time.monotonic() + 30
@@ -143,20 +153,25 @@ def wrk(url: str, script: str, *, seconds: int, connections: int = 32) -> LoadRe
         f.write(script + _REPORT)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     os.unlink(f.name)
     data = json.loads(out[out.index("JSON") + 4 :])
-    return LoadResult(data["requests"], data["seconds"], data["p50"] / 1000,
-                      data["p99"] / 1000, data["errors"])  # fmt: skip
+    return LoadResult(
+        data["requests"], data["seconds"], data["p50"] / 1000, data["p99"] / 1000, data["errors"]
+    )
 
 
 _REPORT = """
 done = function(summary, latency, requests)
   local errors = summary.errors.status + summary.errors.connect + summary.errors.read
       + summary.errors.write + summary.errors.timeout
-  io.write(string.format('JSON{"requests": %d, "seconds": %f, "p50": %f, "p99": %f, "errors": %d}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99), errors))
+  io.write(string.format(
+    'JSON{"requests": %d, "seconds": %f, "p50": %f, "p99": %f, "errors": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50),
+    latency:percentile(99), errors))
 end
 """
 

@@ -46,15 +46,21 @@ end
 
 
 def _lua(token: str, patient_id: str) -> str:
-    body = {"patient_id": patient_id, "instrument": "hads", "timepoint": "baseline",
-            "collected_at": "2024-01-15T10:00:00Z", "answers": HADS}  # fmt: skip
+    body = {
+        "patient_id": patient_id,
+        "instrument": "hads",
+        "timepoint": "baseline",
+        "collected_at": "2024-01-15T10:00:00Z",
+        "answers": HADS,
+    }
     return LUA % {"token": token, "body": json.dumps(body), "run": uuid.uuid4().hex[:8]}
 
 
 async def _count(url: str, table_name: str) -> int:
     u = make_url(url)
-    conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username,
-                                 database=u.database)  # fmt: skip
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, database=u.database
+    )
     try:
         return int(await conn.fetchval(f"SELECT count(*) FROM {table_name}"))
     finally:
@@ -76,27 +82,55 @@ def main() -> None:
         token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
         results: list[tuple[str, LoadResult, float]] = []
         port = free_port()
-        bare = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port),
-                "--log-level", "warning", "--workers", str(args.workers)]  # fmt: skip
+        bare = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(args.workers),
+        ]
         with serve(bare, {"BARE_DATABASE_URL": url}, port) as server:
             res = _measure(server.base, _lua(token, str(uuid.uuid4())), args.seconds)
             results.append(("bare FastAPI + asyncpg INSERT", res, server.peak_rss_mb()))
         port = free_port()
-        app = [*PROREG, "serve", "--port", str(port),
-               "--workers", str(args.workers)]  # fmt: skip
-        env = {"PROREG_DATABASE_URL": url, "PROREG_LOG_LEVEL": "warning",
-               "PROREG_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
+        app = [*PROREG, "serve", "--port", str(port), "--workers", str(args.workers)]
+        env = {
+            "PROREG_DATABASE_URL": url,
+            "PROREG_LOG_LEVEL": "warning",
+            "PROREG_RATE_LIMIT_PER_MINUTE": "0",
+        }
         with serve(app, env, port) as server:
-            patient = httpx.post(server.base + "/v1/patients", json={"pseudonym": "B-1"},
-                                 headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+            patient = httpx.post(
+                server.base + "/v1/patients",
+                json={"pseudonym": "B-1"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
             res = _measure(server.base, _lua(token, patient["id"]), args.seconds)
             results.append(("pro-registry POST /v1/responses", res, server.peak_rss_mb()))
         stored = asyncio.run(_count(url, "responses"))
     base_rps = results[0][1].rps
-    rows = [[name, f"{r.rps:,.0f}", f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", f"{rss:.0f}",
-             f"{r.errors}", f"{100 * r.rps / base_rps:.0f} %"] for name, r, rss in results]  # fmt: skip
-    table(f"single submissions, 32 connections, {args.workers} worker(s), {args.seconds} s",
-          ["endpoint", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "non-2xx", "vs bare"], rows)  # fmt: skip
+    rows = [
+        [
+            name,
+            f"{r.rps:,.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            f"{rss:.0f}",
+            f"{r.errors}",
+            f"{100 * r.rps / base_rps:.0f} %",
+        ]
+        for name, r, rss in results
+    ]
+    table(
+        f"single submissions, 32 connections, {args.workers} worker(s), {args.seconds} s",
+        ["endpoint", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "non-2xx", "vs bare"],
+        rows,
+    )
     print(f"responses stored by pro-registry (incl. warm-up): {stored:,}")
 
 
