@@ -20,6 +20,7 @@ from app.ratelimit import RateLimit
 from app.routers import (
     analytics,
     audit,
+    exports,
     fhir,
     health,
     infusions,
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(Replay, render_replay)
     fhir_outcome.install(app)  # last: /fhir paths answer OperationOutcome
-    for module in (health, sites, patients, infusions, responses, instruments, fhir, analytics):
+    routers = (health, sites, patients, infusions, responses, instruments, fhir, analytics)
+    for module in (*routers, exports):
         app.include_router(module.router)
     app.include_router(audit.router)
     app.add_middleware(AuditTrail)
