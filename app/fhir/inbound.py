@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.errors import Unprocessable
 from app.fhir.common import EXT_INFUSION, EXT_TIMEPOINT, EXT_VISIT, RESPONSE_TYPE, choice_system
 from app.fhir.questionnaire import resolve
-from app.instruments import Instrument, Item
+from app.instruments import Instrument, InvalidAnswers, Item
 from app.schemas.responses import ResponseCreate
 
 QR = RESPONSE_TYPE
@@ -47,6 +47,14 @@ class _Errors(list[dict[str, Any]]):
     def add(self, path: list[str], msg: str, code: str = "invalid") -> None:
         self.append({"loc": [QR, *path], "msg": msg, "code": code})
 
+    def merge(self, others: list[dict[str, Any]]) -> None:
+        """Add the errors about elements not already reported (one issue per element)."""
+        seen = [tuple(e["loc"]) for e in self]
+        for error in others:
+            loc = tuple(error["loc"])
+            if not any(loc[: len(s)] == s or s[: len(loc)] == loc for s in seen):
+                self.append(error)
+
 
 def parse(body: Any) -> Parsed:
     """Map a QuestionnaireResponse onto a native submission, or raise 422 listing every problem."""
@@ -75,12 +83,17 @@ def parse(body: Any) -> Parsed:
         **_extensions(body.get("extension"), errors),
     }
     answers, links = _items(instrument, body.get("item"), errors) if instrument else ({}, {})
-    if errors:
-        raise Unprocessable(_detail(errors), errors=errors)
+    if instrument is not None:
+        try:
+            instrument.validate(answers)
+        except InvalidAnswers as exc:
+            errors.merge([_native_error(e, links) for e in exc.errors])
     try:
         data = ResponseCreate.model_validate({**native, "answers": answers})
     except ValidationError as exc:
-        raise Unprocessable(_detail(exc.errors()), errors=_pydantic_errors(exc)) from exc
+        errors.merge(_pydantic_errors(exc))
+    if errors:
+        raise Unprocessable(_detail(errors), errors=errors)
     return Parsed(data, links)
 
 
@@ -206,6 +219,12 @@ def _answer(
     ):
         errors.add([*at, "valueCoding", "system"], "unknown code system for this item", "value")
     return coding.get("code")
+
+
+def _native_error(error: dict[str, object], links: dict[str, int]) -> dict[str, Any]:
+    loc = error.get("loc")
+    parts = list(loc) if isinstance(loc, list | tuple) else []
+    return {"loc": translate(parts, links), "msg": str(error["msg"]), "code": "value"}
 
 
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -97,8 +97,8 @@ def _items(instrument_id: str, answers: dict[str, Any]) -> list[dict[str, Any]]:
             answer = {"valueInteger": value}
         else:
             answer = {"valueString": str(value)}
-        entry: dict[str, Any] = {"linkId": key, "answer": [answer]}
+        entry: dict[str, Any] = {"linkId": key}
         if item is not None:
             entry["text"] = item.label
-        out.append(entry)
+        out.append({**entry, "answer": [answer]})
     return out

@@ -42,16 +42,17 @@ def questionnaire(instrument: Instrument) -> dict[str, Any]:
 
 
 def _item(instrument: Instrument, item: Item) -> dict[str, Any]:
-    out: dict[str, Any] = {"linkId": item.key, "text": item.label, "required": item.required}
+    # Instrument item kinds ("integer", "choice") are FHIR item types as they stand.
+    out: dict[str, Any] = {
+        "linkId": item.key, "text": item.label, "type": item.kind, "required": item.required,
+    }  # fmt: skip
     extensions: list[dict[str, Any]] = []
     if item.kind == "integer":
-        out["type"] = "integer"
         if item.minimum is not None:
             extensions.append({"url": EXT_MIN, "valueInteger": item.minimum})
         if item.maximum is not None:
             extensions.append({"url": EXT_MAX, "valueInteger": item.maximum})
     else:
-        out["type"] = "choice"
         out["answerOption"] = [
             {"valueCoding": choice_coding(instrument.id, item.key, code)}
             for code in item.choices or ()

@@ -96,9 +96,24 @@ def test_every_problem_is_reported_at_once(clinic: Api) -> None:
     del resource["authored"]
     resource["status"] = "in-progress"
     resource["item"][0]["answer"] = [{"valueString": "x"}]
+    resource["item"][2]["answer"] = [{"valueInteger": 7}]
+    resource["subject"] = {"reference": "Patient/7"}
     issues = outcome(post_qr(clinic, resource), 422)
-    expressions = {e for issue in issues for e in issue["expression"]}
-    assert {f"{QR}.authored", f"{QR}.status", f"{QR}.item[0].answer[0]"} <= expressions
+    expressions = [e for issue in issues for e in issue["expression"]]
+    assert sorted(expressions) == sorted([
+        f"{QR}.authored", f"{QR}.status", f"{QR}.item[0].answer[0]", f"{QR}.item[2]",
+        f"{QR}.subject",
+    ])  # one issue per element, however many checks it failed  # fmt: skip
+
+
+def test_naive_authored_and_range_reported_together(clinic: Api) -> None:
+    patient = clinic.make_patient()
+    resource = build_qr(patient["id"], {"score": 11}, questionnaire=NRS_URL)
+    resource["authored"] = "2024-01-15T10:00:00"
+    issues = outcome(post_qr(clinic, resource), 422)
+    assert {e for issue in issues for e in issue["expression"]} == {
+        f"{QR}.authored", f"{QR}.item[0]",
+    }  # fmt: skip
 
 
 def test_range_errors_name_every_item(clinic: Api) -> None:
