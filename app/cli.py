@@ -135,9 +135,45 @@ def keys_revoke(prefix: str) -> None:
 
 
 @app.command()
+def demo(
+    patients: Annotated[int, typer.Option(min=1, max=1_000_000)] = 329,
+    sites: Annotated[int, typer.Option(min=1, max=99)] = 30,
+    seed: int = 0,
+) -> None:
+    """Load a synthetic cohort calibrated to the published ketamine study (same seed, same
+    cohort), through the same validation and scoring as the API."""
+    from rich.progress import Progress
+
+    from app.demo import load_demo
+
+    async def main() -> int:
+        engine = make_engine(get_settings().database_url, pool_size=1, max_overflow=0)
+        try:
+            with Progress(console=err) as progress:
+                task = progress.add_task("demo cohort", total=patients)
+                return await load_demo(
+                    make_sessionmaker(engine), patients=patients, sites=sites, seed=seed,
+                    on_progress=lambda n: progress.advance(task, n),
+                )  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    try:
+        stored = asyncio.run(main())
+    except AppError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    typer.echo(f"loaded {stored} demo patients at {sites} sites (seed {seed})")
+
+
+@app.command()
 def bootstrap() -> None:
-    """Prepare a local registry for `make run`: a demo site if there is none, and fresh
-    admin, analyst and clinic keys printed for this run."""
+    """Prepare a local registry for `make run`: the demo cohort if there is no patient yet,
+    a demo site if there is none, and fresh admin, analyst and clinic keys for this run."""
+    from app.models import Patient
+
+    if not run_in_session(lambda s: s.scalar(select(func.count()).select_from(Patient))):
+        demo(patients=329, sites=30, seed=0)
 
     async def work(session: AsyncSession) -> list[tuple[str, str]]:
         from app.models import Site

@@ -134,15 +134,16 @@ def _apply_partition(
     min_cell: int,
 ) -> None:
     blocks = {str(i): _as_cell(_get(node, path)) for i, path in enumerate(paths)}
-    if residual:
-        unknown = {"n": None, "suppressed": True}
-        blocks[_RESIDUAL] = {"n": residual} if is_small(residual, min_cell) else unknown
-    result, _ = suppress_breakdown(blocks, min_cell, total_shown=True)
+    if is_small(residual, min_cell):
+        blocks[_RESIDUAL] = {"n": residual}
+    # A large residual the reader cannot see already hides a single hidden cell.
+    recoverable = not residual or is_small(residual, min_cell)
+    result, _ = suppress_breakdown(blocks, min_cell, total_shown=recoverable)
     hidden = [key for key, cell in result.items() if cell.get("suppressed") is True]
     for i, path in enumerate(paths):
         if result[str(i)].get("suppressed") is True:
             _hide(node, path, _keep_labels(result[str(i)], _as_cell(_get(node, path))))
-    if len(hidden) == 1 and total is not None:
+    if recoverable and len(hidden) == 1 and total is not None:
         # Every other cell is zero: the total itself would give the hidden count away.
         shown = _get(node, total)
         _set(node, total, _hide_block(shown) if isinstance(shown, dict) else None)
