@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -20,7 +20,7 @@ from app.instruments import InvalidAnswers, get_instrument
 from app.models import Infusion, Patient, Response, ResponseVersion
 from app.schemas.common import ResponseStatus, Timepoint
 from app.schemas.responses import ResponseCreate, ResponseRead
-from app.services import audit, lookups
+from app.services import audit, lookups, staging
 
 NEEDS_INFUSION = (Timepoint.pre_infusion, Timepoint.post_infusion)
 SCORE_COLUMNS = ("pain", "hads_anxiety", "hads_depression")
@@ -156,10 +156,9 @@ async def insert_scored(
         events.append(audit.event(caller, "create", "response", item.id, outcome=201,
                                   request_id=request_id))  # fmt: skip
         reads.append(_read_from(heads[-1], versions[-1]))
-    if heads:
-        await session.execute(insert(Response), heads)
-        await session.execute(insert(ResponseVersion), versions)
-        await audit.record(session, *events)
+    staging.stage(session, Response, heads)
+    staging.stage(session, ResponseVersion, versions)
+    await audit.record(session, *events)
     return reads
 
 

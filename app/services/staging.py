@@ -1,0 +1,105 @@
+"""Staged appends: rows queued during a request and written in one round trip at commit.
+
+Submissions append to four tables (responses, their first versions, audit events,
+idempotency records). On PostgreSQL, staged rows are written by a single statement — one
+data-modifying CTE per table, each fed by `unnest` of typed arrays — just before COMMIT, so a
+submission costs one write round trip whatever the number of tables or rows. On SQLite
+(in-process, no round trips) they become ordinary multi-row INSERTs. A `before_commit` hook
+guarantees staged rows are written by any commit of the session; a rollback discards them.
+
+Only append-only rows that nothing reads back inside the same transaction are staged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    event,
+    insert,
+    text,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.types import JSON, TypeDecorator, TypeEngine
+
+_KEY = "staged_rows"
+
+
+def stage(session: Any, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Queue rows for a mapped class; written at commit, in staging order (mind FKs)."""
+    if rows:
+        table = cast(Table, model.__table__)
+        target = session.sync_session if hasattr(session, "sync_session") else session
+        target.info.setdefault(_KEY, []).append((table, rows))
+
+
+def _pg_array_type(column_type: TypeEngine[Any]) -> tuple[str, bool]:
+    """(PostgreSQL array element type, sent as JSON text) for a column type."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    kinds: list[tuple[type[TypeEngine[Any]], str]] = [
+        (Uuid, "uuid"), (BigInteger, "bigint"), (Integer, "integer"), (Float, "float8"),
+        (Boolean, "boolean"), (DateTime, "timestamptz"), (Date, "date"), (String, "text"),
+    ]  # fmt: skip
+    if isinstance(column_type, JSON):
+        return "text", True
+    for kind, name in kinds:
+        if isinstance(column_type, kind):
+            return name, False
+    raise TypeError(f"no array mapping for {column_type!r}")
+
+
+def _encode(value: Any, as_json: bool) -> Any:
+    if as_json:
+        return None if value is None else json.dumps(value, default=str)
+    return value
+
+
+def _pg_statement(staged: list[tuple[Table, list[dict[str, Any]]]]) -> tuple[str, dict[str, Any]]:
+    ctes, params = [], {}
+    for t_index, (table, rows) in enumerate(staged):
+        names = list(rows[0])
+        selects, args = [], []
+        for c_index, name in enumerate(names):
+            pg_type, as_json = _pg_array_type(table.c[name].type)
+            param = f"p{t_index}_{c_index}"
+            params[param] = [_encode(row[name], as_json) for row in rows]
+            args.append(f"CAST(:{param} AS {pg_type}[])")
+            selects.append(f"c{c_index}::jsonb" if as_json else f"c{c_index}")
+        aliases = ", ".join(f"c{i}" for i in range(len(names)))
+        ctes.append(
+            f"s{t_index} AS (INSERT INTO {table.name} ({', '.join(names)}) "
+            f"SELECT {', '.join(selects)} FROM unnest({', '.join(args)}) AS u({aliases}))"
+        )
+    return f"WITH {', '.join(ctes)} SELECT 1", params
+
+
+def _write_staged(session: Session) -> None:
+    staged: list[tuple[Table, list[dict[str, Any]]]] = session.info.pop(_KEY, [])
+    if not staged:
+        return
+    session.flush()  # ORM-added rows first: staged rows may reference them
+    if session.get_bind().dialect.name == "postgresql":
+        sql, params = _pg_statement(staged)
+        session.execute(text(sql), params)
+        return
+    for table, rows in staged:
+        session.execute(insert(table), rows)
+
+
+def _discard(session: Session, *_: Any) -> None:
+    session.info.pop(_KEY, None)
+
+
+event.listen(Session, "before_commit", _write_staged)
+event.listen(Session, "after_rollback", _discard)
