@@ -53,12 +53,7 @@ def _item(instrument: Instrument, item: Item) -> dict[str, Any]:
         if item.maximum is not None:
             extensions.append({"url": EXT_MAX, "valueInteger": item.maximum})
     else:
-        out["answerOption"] = [
-            {"valueCoding": choice_coding(instrument.id, item.key, code)}
-            for code in item.choices or ()
-        ]
-        if item.default is not None:
-            out["initial"] = [{"valueCoding": choice_coding(instrument.id, item.key, item.default)}]
+        out["answerOption"] = [_option(instrument.id, item, code) for code in item.choices or ()]
     if item.code is not None:
         out["code"] = [item.code.as_dict()]
         # The LOINC answer list belongs to the coded question (LL2335-9 for 72514-3).
@@ -69,6 +64,14 @@ def _item(instrument: Instrument, item: Item) -> dict[str, Any]:
     if extensions:
         out["extension"] = extensions
     return out
+
+
+def _option(instrument_id: str, item: Item, code: str) -> dict[str, Any]:
+    option: dict[str, Any] = {"valueCoding": choice_coding(instrument_id, item.key, code)}
+    # R4 (que-11) marks the default on the option itself; `initial` is not allowed beside it.
+    if code == item.default:
+        option["initialSelected"] = True
+    return option
 
 
 def choice_coding(instrument_id: str, key: str, code: object) -> dict[str, str]:

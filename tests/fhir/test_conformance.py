@@ -102,3 +102,18 @@ def test_native_errors_stay_problem_json(analyst: Api) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert FHIR_JSON not in response.headers["content-type"]
+
+
+@pytest.mark.parametrize("instrument_id", sorted(INSTRUMENTS))
+def test_questionnaire_r4_invariants(analyst: Api, instrument_id: str) -> None:
+    """Constraints the R4B models do not check: que-2 (unique linkIds), que-4/que-11."""
+    body = fhir_body(analyst.get(f"/fhir/Questionnaire/{instrument_id}"), 200)
+    links = [item["linkId"] for item in body["item"]]
+    assert len(links) == len(set(links))
+    for item in body["item"]:
+        assert not ("answerOption" in item and "initial" in item)
+        assert not ("answerOption" in item and "answerValueSet" in item)
+        defaults = [o for o in item.get("answerOption", []) if o.get("initialSelected")]
+        native = next(i for i in INSTRUMENTS[instrument_id].items if i.key == item["linkId"])
+        if native.kind == "choice" and native.default is not None:
+            assert [o["valueCoding"]["code"] for o in defaults] == [native.default]
