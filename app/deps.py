@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, Role, authenticate, bearer_token
 from app.config import get_settings
-from app.errors import Forbidden, ServiceUnavailable
+from app.errors import Forbidden, ServiceUnavailable, is_outage
 from app.models import Infusion, Patient, Response
 from app.services import lookups
 
@@ -34,12 +34,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
             # Tells the audit middleware that this request's events are already stored.
             request.state.audited = session.info.get("audited", False)
-        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+        except (DBAPIError, OSError, TimeoutError) as exc:
             await _safe_rollback(session)
-            raise _outage() from exc
-        except DBAPIError as exc:
-            await _safe_rollback(session)
-            if exc.connection_invalidated:
+            if is_outage(exc):
                 raise _outage() from exc
             raise
         except BaseException:

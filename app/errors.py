@@ -182,16 +182,25 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def _is_outage(exc: BaseException) -> bool:
+# SQLSTATEs meaning "the database cannot serve you now": connection exceptions (08),
+# insufficient resources (53), operator intervention such as a terminated session or a
+# server shutting down (57), and 55000, which is how PostgreSQL refuses connections to a
+# database that does not allow them.
+_OUTAGE_SQLSTATES = ("08", "53", "57", "55000")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the database is unreachable or refusing us, rather than the query wrong."""
     if isinstance(exc, OperationalError | InterfaceError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return exc.connection_invalidated or state.startswith(_OUTAGE_SQLSTATES)
     return isinstance(exc, ConnectionError | OSError | TimeoutError)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    if _is_outage(exc):
+    if is_outage(exc):
         log.warning("database unavailable: %s", type(exc).__name__)
         retry = str(get_settings().db_outage_retry_after)
         return problem(

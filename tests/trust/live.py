@@ -1,8 +1,9 @@
-"""A real `proreg serve` (uvicorn) process on its own database, for tests that need one."""
+"""A real uvicorn process (as `proreg serve` runs it) on its own database, for tests."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -18,12 +19,12 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from app.logs import log_config
 from app.services import keys
 from tests.support import create_database, drop_database, run_db
 
 PG_URL = os.environ.get("PROREG_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
-PROREG = str(Path(sys.executable).parent / "proreg")
 
 
 def free_port() -> int:
@@ -75,7 +76,7 @@ def make_site(url: str) -> str:
 
 @dataclass
 class Server:
-    """One `proreg serve` process; restartable on the same database and port."""
+    """One server process; restartable on the same database and port."""
 
     database_url: str
     log_dir: Path
@@ -96,9 +97,14 @@ class Server:
         self.runs += 1
         env = {**os.environ, "PROREG_DATABASE_URL": self.database_url,
                "PROREG_RATE_LIMIT_PER_MINUTE": "0", **self.env}  # fmt: skip
+        config = self.log_dir / "log-config.json"
+        config.write_text(json.dumps(log_config("INFO")))
         log = self.log_path.open("wb")
+        # The options `proreg serve` passes to uvicorn.run.
         self.proc = subprocess.Popen(
-            [PROREG, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+             "--log-config", str(config), "--timeout-graceful-shutdown", "30"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
