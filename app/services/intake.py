@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -77,21 +77,29 @@ class Refs:
 
 
 async def load_refs(session: AsyncSession, caller: Principal, items: list[Scored]) -> Refs:
-    """Two queries, whatever the number of items: the patients and infusions referenced."""
+    """The patients and infusions referenced, in at most two Core queries (one for a single
+    submission); Core rather than ORM because this runs on every submission."""
     patient_ids = {s.data.patient_id for s in items}
     infusion_ids = {s.data.infusion_id for s in items if s.data.infusion_id is not None}
-    stmt = lookups.scoped(
-        select(Patient.id, Patient.site_id).where(Patient.id.in_(patient_ids)),
-        Patient.site_id,
-        caller,
-    )
+    p, i = Patient.__table__.c, Infusion.__table__.c
+    if len(patient_ids) == 1 and len(infusion_ids) <= 1:
+        infusion_id = next(iter(infusion_ids), None)
+        joined = Patient.__table__.outerjoin(
+            Infusion.__table__, and_(i.id == infusion_id, i.patient_id == p.id)
+        )
+        stmt = select(p.id, p.site_id, i.id.label("infusion_id"), i.started_at)
+        stmt = stmt.select_from(joined).where(p.id.in_(patient_ids))
+        found = (await session.execute(lookups.scoped(stmt, p.site_id, caller))).all()
+        return Refs(
+            {r.id: r.site_id for r in found},
+            {r.infusion_id: (r.id, r.started_at) for r in found if r.infusion_id is not None},
+        )
+    stmt = lookups.scoped(select(p.id, p.site_id).where(p.id.in_(patient_ids)), p.site_id, caller)
     patients = {r.id: r.site_id for r in await session.execute(stmt)}
     infusions: dict[uuid.UUID, tuple[uuid.UUID, dt.datetime]] = {}
     if infusion_ids:
         rows = await session.execute(
-            select(Infusion.id, Infusion.patient_id, Infusion.started_at).where(
-                Infusion.id.in_(infusion_ids)
-            )
+            select(i.id, i.patient_id, i.started_at).where(i.id.in_(infusion_ids))
         )
         infusions = {r.id: (r.patient_id, r.started_at) for r in rows}
     return Refs(patients, infusions)
