@@ -59,7 +59,15 @@ def _filters(
     first_to: To = None,
     as_of: AsOf = None,
 ) -> Filters:
-    return Filters(site, condition, sex, min_infusions, first_from, first_to, as_of)
+    return Filters(
+        site,
+        condition.value if condition else None,
+        sex.value if sex else None,
+        min_infusions,
+        first_from,
+        first_to,
+        as_of,
+    )
 
 
 FiltersDep = Annotated[Filters, Depends(_filters)]

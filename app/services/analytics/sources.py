@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import String, and_, exists, func, literal, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
 from app.models import AdverseEvent, Infusion, Patient, PatientVersion, Response, ResponseVersion
@@ -22,7 +23,7 @@ RETRACTED = ResponseStatus.entered_in_error.value
 def _has_condition(scope: Scope, column: Any, condition: str) -> Any:
     """JSON array membership, spelled per dialect."""
     if scope.dialect == "postgresql":
-        return column.op("@>")(func.jsonb_build_array(condition))
+        return column.op("@>")(func.jsonb_build_array(literal(condition, String)))
     each = func.json_each(column).table_valued("value")
     return exists(select(1).select_from(each).where(each.c.value == condition))
 
@@ -152,9 +153,10 @@ def responses(scope: Scope) -> Subquery:
                 ResponseVersion.response_id == Response.id,
                 ResponseVersion.recorded_at <= scope.as_of,
             )
+            .correlate(Response)
             .scalar_subquery()
         )
-        v = ResponseVersion
+        v = aliased(ResponseVersion)
         stmt = (
             select(
                 Response.id,
