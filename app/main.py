@@ -20,12 +20,14 @@ from app.ratelimit import RateLimit
 from app.routers import (
     analytics,
     audit,
+    dashboard,
     exports,
     fhir,
     health,
     infusions,
     instruments,
     patients,
+    reports,
     responses,
     sites,
 )
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Replay, render_replay)
     fhir_outcome.install(app)  # last: /fhir paths answer OperationOutcome
     routers = (health, sites, patients, infusions, responses, instruments, fhir, analytics)
-    for module in (*routers, exports):
+    for module in (*routers, exports, reports, dashboard):
         app.include_router(module.router)
     app.include_router(audit.router)
     app.add_middleware(AuditTrail)

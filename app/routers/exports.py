@@ -39,7 +39,7 @@ async def _stream(engine: AsyncEngine, scope: Scope, produce: Producer) -> Async
             yield chunk
 
 
-async def _export(
+async def export_response(
     request: Request, session: SessionDep, caller: Principal, filters: Any, fmt: str
 ) -> StreamingResponse:
     scope = await resolve(session, caller, filters)
@@ -76,7 +76,7 @@ async def export_responses_csv(
     ages of 90 and over shown as 90, day offsets from infusion 1 instead of dates, no free
     text. Streamed, so any cohort size downloads in constant server memory. Admin and
     analyst keys only; every export is audited. Filters as in `/v1/analytics/*`."""
-    return await _export(request, session, caller, filters, "csv")
+    return await export_response(request, session, caller, filters, "csv")
 
 
 @router.get(
@@ -89,7 +89,7 @@ async def export_responses_parquet(
 ) -> StreamingResponse:
     """The same rows as `responses.csv`, as an Apache Parquet file (zstd, typed columns:
     `conditions` is a list of strings, scores are float64, `prorated` a boolean)."""
-    return await _export(request, session, caller, filters, "parquet")
+    return await export_response(request, session, caller, filters, "parquet")
 
 
 @router.get("/dictionary", response_model=DataDictionary)
