@@ -289,5 +289,17 @@ def export_responses(
     err.print(f"exported {size:,} bytes of {fmt}" + (f" to {out}" if out else ""))
 
 
+@app.command()
+def rescore(batch: Annotated[int, typer.Option(min=1, max=5000)] = 500) -> None:
+    """Recompute scores of responses scored with an older scoring version; each becomes a
+    new version (reason `rescored: old -> new`), never an in-place change."""
+    from app.services.rescore import rescore_batch
+
+    total = 0
+    while done := run_in_session(lambda s: rescore_batch(s, limit=batch)):
+        total += done
+    typer.echo(f"rescored {total} response(s)")
+
+
 def main() -> None:
     app()

@@ -89,9 +89,10 @@ async def _lock_current(session: AsyncSession, head: Response) -> ResponseVersio
     return current
 
 
-async def _append(
+async def append_version(
     session: AsyncSession, caller: Principal, head: Response, values: dict[str, Any], action: str
 ) -> ResponseRead:
+    """Add version n + 1 and point the response at it; the previous versions stay as they are."""
     now = dt.datetime.now(dt.UTC)
     version = head.version + 1
     row = {"response_id": head.id, "version": version, "recorded_at": now,
@@ -113,7 +114,7 @@ async def amend(
     if head.infusion_id is not None:
         infusion = await session.get_one(Infusion, head.infusion_id)
         check_post_time(head.timepoint, collected_at, infusion.started_at)
-    return await _append(session, caller, head, {
+    return await append_version(session, caller, head, {
         "status": ResponseStatus.amended.value, "collected_at": collected_at,
         "answers": answers, "scores": scores, "scoring_version": scoring_version,
         "prorated": bool(scores.get("prorated", False)),
@@ -126,7 +127,7 @@ async def retract(
     session: AsyncSession, caller: Principal, head: Response, data: ResponseRetract
 ) -> ResponseRead:
     current = await _lock_current(session, head)
-    return await _append(session, caller, head, {
+    return await append_version(session, caller, head, {
         "status": ResponseStatus.entered_in_error.value, "collected_at": current.collected_at,
         "answers": current.answers, "scores": current.scores,
         "scoring_version": current.scoring_version, "prorated": current.prorated,
