@@ -1,0 +1,84 @@
+"""The migrations build exactly what the models describe, and undo cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.migrations import alembic_config, downgrade, upgrade
+from tests.conftest import PG_URL
+from tests.support import Api, drop_database, run_db
+
+
+@pytest.fixture(params=["sqlite", *(["postgresql"] if PG_URL else [])])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    assert PG_URL is not None
+    base = make_url(PG_URL)
+    name = f"proreg_mig_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(host=base.host, port=base.port or 5432,
+                                     user=base.username, database=base.database)  # fmt: skip
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    asyncio.run(create())
+    url = base.set(database=name).render_as_string(hide_password=False)
+    yield url
+    asyncio.run(drop_database(url))
+
+
+def test_upgrade_check_downgrade_upgrade(empty_database: str) -> None:
+    upgrade(empty_database)
+    command.check(alembic_config(empty_database))  # raises if models and schema differ
+    downgrade(empty_database, "base")
+    upgrade(empty_database)
+    command.check(alembic_config(empty_database))
+
+
+REWRITES = [
+    ("UPDATE response_versions SET version = version WHERE response_id = :id", "response"),
+    ("DELETE FROM response_versions WHERE response_id = :id", "response"),
+    ("UPDATE patient_versions SET version = version WHERE patient_id = :id", "patient"),
+    ("DELETE FROM patient_versions WHERE patient_id = :id", "patient"),
+    ("UPDATE audit_events SET action = action WHERE resource_id = :id", "response"),
+    ("DELETE FROM audit_events WHERE resource_id = :id", "response"),
+]
+
+
+@pytest.mark.parametrize(("statement", "target"), REWRITES)
+def test_history_tables_refuse_rewrites(
+    database_url: str, clinic: Api, statement: str, target: str
+) -> None:
+    patient = clinic.make_patient()
+    response = clinic.make_response(patient["id"])
+    ids = {"patient": uuid.UUID(patient["id"]), "response": uuid.UUID(response["id"])}
+    ident: object = ids[target] if "audit" not in statement else str(ids[target])
+
+    async def rewrite(session: AsyncSession) -> None:
+        await session.execute(text(statement), {"id": _bind(database_url, ident)})
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        run_db(database_url, rewrite)
+    assert clinic.ok("GET", f"/v1/responses/{response['id']}")["history"][0]["version"] == 1
+
+
+def _bind(database_url: str, value: object) -> object:
+    """UUID columns are CHAR(32) hex on SQLite and native uuid on PostgreSQL."""
+    if isinstance(value, uuid.UUID) and database_url.startswith("sqlite"):
+        return value.hex
+    return value
