@@ -17,6 +17,8 @@ from app.models import AuditEvent
 # ("/fhir/Questionnaire" matches itself and what is below it, not QuestionnaireResponse.)
 UNAUDITED_READS = (
     "/v1/analytics",
+    "/v1/reports",
+    "/v1/exports/dictionary",
     "/v1/instruments",
     "/v1/sites",
     "/fhir/metadata",
