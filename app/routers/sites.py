@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -10,10 +12,10 @@ from app.deps import Admin, AnyRole, SessionDep
 from app.errors import Conflict
 from app.idempotent import IdempotencyDep
 from app.models import Site
-from app.routers.common import CONFLICT, ERRORS, Cursor, Limit
+from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit
 from app.schemas.clinical import SiteCreate, SiteRead
 from app.schemas.common import Page
-from app.services import audit, pagination
+from app.services import audit, lookups, pagination
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"], responses=ERRORS)
 
@@ -50,3 +52,12 @@ async def list_sites(
     )  # fmt: skip
     items = [SiteRead.model_validate(r[0], from_attributes=True) for r in rows]
     return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{code}", response_model=SiteRead, responses=NOT_FOUND)
+async def get_site(
+    code: Annotated[str, Path(pattern=r"^[A-Z0-9_-]{2,32}$")], session: SessionDep, caller: AnyRole
+) -> SiteRead:
+    """One site by its code (a clinic key sees only its own)."""
+    site = await lookups.site_by_code(session, caller, code)
+    return SiteRead.model_validate(site, from_attributes=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.support import Api
@@ -113,3 +115,14 @@ def test_bad_page_parameters(clinic: Api, params: dict[str, object]) -> None:
     r = clinic.get("/v1/patients", params=params)
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_sites_are_readable_in_scope(admin: Api, clinic: Api, other_clinic: Api) -> None:
+    code = f"LOC-{uuid.uuid4().hex[:6].upper()}"
+    created = admin.post("/v1/sites", {"code": code, "name": "Located"})
+    assert created.status_code == 201
+    assert admin.ok("GET", created.headers["location"])["code"] == code
+    assert admin.post("/v1/sites", {"code": code, "name": "Again"}).status_code == 409
+    assert clinic.ok("GET", f"/v1/sites/{clinic.site}")["code"] == clinic.site
+    assert clinic.get(f"/v1/sites/{other_clinic.site}").status_code == 404
+    assert [s["code"] for s in clinic.ok("GET", "/v1/sites")["items"]] == [clinic.site]
