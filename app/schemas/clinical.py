@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.schemas import examples as ex
 from app.schemas.common import (
     AdverseEventType,
     Condition,
@@ -32,11 +33,15 @@ Conditions = Annotated[list[Condition], Field(max_length=8)]
 
 
 class SiteCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.SITE_CREATE))
+
     code: SiteCode
     name: Annotated[str, Field(min_length=1, max_length=200, examples=["Lyon pain centre"])]
 
 
 class SiteRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.SITE_READ))
+
     code: str
     name: str
     created_at: dt.datetime
@@ -57,6 +62,8 @@ def _check_birth_year(birth_year: int | None, enrolled_on: dt.date | None) -> No
 
 
 class PatientCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PATIENT_CREATE))
+
     site: SiteCode | None = Field(
         default=None, description="Required for admin keys; a clinic key implies its own site."
     )
@@ -75,6 +82,8 @@ class PatientCreate(StrictInput):
 
 class PatientUpdate(StrictInput):
     """Only the fields sent change; the previous state stays in the patient's history."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PATIENT_UPDATE))
 
     pseudonym: Pseudonym | None = None
     birth_year: BirthYear | None = None
@@ -96,7 +105,7 @@ class PatientUpdate(StrictInput):
 
 
 class PatientRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.PATIENT_READ))
 
     id: uuid.UUID
     site: str
@@ -111,12 +120,16 @@ class PatientRead(BaseModel):
 
 
 class CoMedication(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.CO_MEDICATION))
+
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["midazolam"])]
     dose: Annotated[float, Field(strict=True, ge=0, le=100000, examples=[2.0])]
     unit: Annotated[str, Field(pattern=r"^[A-Za-z0-9/_.%-]{1,16}$", examples=["mg"])]
 
 
 class InfusionCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.INFUSION_CREATE))
+
     started_at: PastInstant
     duration_min: Annotated[float, Field(strict=True, gt=0, le=10080)] | None = None
     weight_kg: Annotated[float, Field(strict=True, gt=0, le=400)] | None = None
@@ -138,13 +151,17 @@ class InfusionCreate(StrictInput):
 
 
 class AdverseEventCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ADVERSE_EVENT_CREATE))
+
     type: AdverseEventType
     severity: Severity
     onset_at: PastInstant | None = None
 
 
 class AdverseEventRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra=ex.examples(ex.ADVERSE_EVENT_READ)
+    )
 
     id: uuid.UUID
     infusion_id: uuid.UUID
@@ -155,6 +172,8 @@ class AdverseEventRead(BaseModel):
 
 
 class InfusionRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.INFUSION_READ))
+
     id: uuid.UUID
     patient_id: uuid.UUID
     number: int = Field(description="1, 2, … in order of started_at; renumbered if needed.")

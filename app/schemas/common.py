@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -89,8 +89,18 @@ class Severity(StrEnum):
     severe = "severe"
 
 
+def _page_example(schema: dict[str, Any], cls: type[Any]) -> None:
+    """A page's example: one item as its own model's example shows it."""
+    (item,) = get_args(cls.model_fields["items"].annotation) or (None,)
+    extra = getattr(item, "model_config", {}).get("json_schema_extra")
+    if isinstance(extra, dict) and extra.get("examples"):
+        schema["examples"] = [{"items": extra["examples"][:1], "next_cursor": "eyJrIjogWzFdfQ"}]
+
+
 class Page(BaseModel, Generic[T]):
     """Every list: a page of items and the opaque cursor of the next page (null at the end)."""
+
+    model_config = ConfigDict(json_schema_extra=_page_example)
 
     items: list[T]
     next_cursor: str | None = Field(

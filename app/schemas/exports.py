@@ -30,6 +30,28 @@ class ColumnDescription(BaseModel):
 
 
 class DataDictionary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rows": "One row per current, non-retracted version of a response.",
+                    "order": "patient_id, then day, then response_id.",
+                    "formats": {"csv": "UTF-8, comma-separated, header row."},
+                    "columns": [
+                        {
+                            "name": "patient_id",
+                            "type": "string",
+                            "unit": None,
+                            "description": "The patient's random UUID.",
+                            "deidentification": "Replaces the pseudonym, never exported.",
+                            "nullable": False,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     rows: str = Field(examples=["One row per current, non-retracted version of a response."])
     order: str = Field(examples=["patient_id, then day, then response_id."])
     formats: dict[str, str] = Field(examples=[{"csv": "UTF-8, comma-separated, header row."}])

@@ -6,14 +6,17 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas import examples as ex
 from app.schemas.common import Label, PastInstant, Reason, ResponseStatus, StrictInput, Timepoint
 
 IdempotencyKeyField = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class ResponseCreate(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RESPONSE_CREATE))
+
     patient_id: uuid.UUID
     infusion_id: uuid.UUID | None = Field(
         default=None, description="Required for `pre_infusion` and `post_infusion`."
@@ -29,10 +32,14 @@ class ResponseCreate(StrictInput):
 
 
 class BatchItem(ResponseCreate):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.BATCH_ITEM))
+
     idempotency_key: IdempotencyKeyField | None = None
 
 
 class BatchRequest(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.BATCH_REQUEST))
+
     items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)] = Field(
         description="Up to 1,000 response bodies, each validated on its own; an item may "
         "carry its own `idempotency_key`."
@@ -40,6 +47,8 @@ class BatchRequest(StrictInput):
 
 
 class BatchItemResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.BATCH_ITEM_RESULT))
+
     index: int
     status: int = Field(description="201 when stored (also when replayed), else the error status.")
     id: uuid.UUID | None = None
@@ -48,6 +57,8 @@ class BatchItemResult(BaseModel):
 
 
 class BatchResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.BATCH_RESULT))
+
     created: int
     replayed: int
     failed: int
@@ -55,16 +66,22 @@ class BatchResult(BaseModel):
 
 
 class ResponseAmend(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RESPONSE_AMEND))
+
     answers: dict[str, Any]
     collected_at: PastInstant | None = None
     reason: Reason
 
 
 class ResponseRetract(StrictInput):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RESPONSE_RETRACT))
+
     reason: Reason
 
 
 class ResponseVersionRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.VERSION_READ))
+
     version: int
     status: ResponseStatus
     collected_at: dt.datetime
@@ -77,6 +94,8 @@ class ResponseVersionRead(BaseModel):
 
 
 class ResponseRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RESPONSE_READ))
+
     id: uuid.UUID
     patient_id: uuid.UUID
     infusion_id: uuid.UUID | None
