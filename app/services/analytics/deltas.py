@@ -97,7 +97,7 @@ async def pain_deltas(
     disclosure.partition(body, [*(("strata", i) for i in range(len(names))), ("n_missing",)])
     body["difference"] = None
     if len(strata) == 2:
-        first, second = (usable & np.array([lb == nm for lb in labels]) for nm in names)
+        first, second = (usable & np.array([lb == nm for lb in labels], dtype=bool) for nm in names)
         body["difference"] = blocks.difference((final - base)[first], (final - base)[second])
         disclosure.depends(body, ("difference",), [("strata", 0), ("strata", 1)])
     return body

@@ -64,7 +64,8 @@ async def load_patients(
     session: AsyncSession, scope: Scope, scales: tuple[str, ...] = extract.SCALES
 ) -> PatientFrame:
     rows = (await session.execute(extract.per_patient(scope, scales))).all()
-    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in range(10)]
+    names = [f"{s}_{k}" for s in scales for k in extract.KINDS]
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (10 + len(names))
     (ids, site_ids, birth_year, sex, conditions, n_inf, t1, _inf1, dose_sum, dose_known) = (
         list(c) for c in cols[:10]
     )
@@ -79,10 +80,7 @@ async def load_patients(
     doses = _floats(dose_sum)
     doses[np.array(dose_known, dtype=np.int64) != n] = np.nan
     doses[n == 0] = np.nan
-    names = [f"{s}_{k}" for s in scales for k in extract.KINDS]
     values = {name: _floats(list(col)) for name, col in zip(names, cols[10:], strict=True)}
-    if not rows:
-        values = {name: np.empty(0) for name in names}
     return PatientFrame(
         ids, site_ids, sex, [list(c or []) for c in conditions], n, t1, age, doses, values
     )
