@@ -22,14 +22,13 @@ ITEM_PATH = "/v1/responses/batch#item"
 
 
 def _parse(raw: Any) -> tuple[ResponseCreate, str | None]:
+    """Validate one item; a BatchItem is a ResponseCreate plus its own idempotency key."""
     try:
         item = _ITEM.validate_python(raw)
     except ValidationError as exc:
         errors = [{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"]} for e in exc.errors()]
         raise Unprocessable("The item failed validation.", errors=errors) from exc
-    return ResponseCreate.model_validate(
-        item.model_dump(exclude={"idempotency_key"})
-    ), item.idempotency_key
+    return item, item.idempotency_key
 
 
 async def ingest(

@@ -139,10 +139,13 @@ async def insert_scored(
     caller: Principal,
     items: list[tuple[Scored, uuid.UUID]],
     request_id: str | None = None,
-) -> list[ResponseRead]:
-    """Store (item, site) pairs with three multi-row inserts; returns their read models."""
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Stage (item, site) pairs for the commit-time insert; returns the (response, version)
+    rows so a caller that answers with the stored resource needs no read back."""
     now = dt.datetime.now(dt.UTC)
-    heads, versions, events, reads = [], [], [], []
+    heads: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    events = []
     for item, site_id in items:
         d = item.data
         cols = score_columns(item.scores)
@@ -163,11 +166,10 @@ async def insert_scored(
         })  # fmt: skip
         events.append(audit.event(caller, "create", "response", item.id, outcome=201,
                                   request_id=request_id))  # fmt: skip
-        reads.append(_read_from(heads[-1], versions[-1]))
     staging.stage(session, Response, heads)
     staging.stage(session, ResponseVersion, versions)
     await audit.record(session, *events)
-    return reads
+    return list(zip(heads, versions, strict=True))
 
 
 def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
@@ -187,8 +189,8 @@ async def create_one(
     scored = prepare(data)
     refs = await load_refs(session, caller, [scored])
     site_id = check_refs(scored, refs)
-    (read,) = await insert_scored(session, caller, [(scored, site_id)], request_id)
-    return read
+    ((head, version),) = await insert_scored(session, caller, [(scored, site_id)], request_id)
+    return _read_from(head, version)
 
 
 def item_error(exc: AppError) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Batch ingest: POST /v1/responses/batch of 1,000 HADS items (scored, audited, with per-item
+idempotency keys) against PostgreSQL COPY of the same rows, same machine, same run.
+
+    python -m bench.batch [--batches 40] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from bench.harness import PROREG, free_port, run_cli, scratch_database, serve, table
+
+BATCH = 1000
+
+
+def _items(patient_ids: list[str], run: str, batch: int) -> list[dict[str, object]]:
+    return [
+        {
+            "patient_id": patient_ids[i % len(patient_ids)],
+            "instrument": "hads",
+            "timepoint": "follow_up",
+            "collected_at": "2024-03-01T10:00:00Z",
+            "answers": {f"hads_{k}": (i + k) % 4 for k in range(1, 15)},
+            "idempotency_key": f"{run}-{batch}-{i}",
+        }
+        for i in range(BATCH)
+    ]
+
+
+async def _post_batches(base: str, token: str, patients: list[str], n: int, clients: int) -> float:
+    run = uuid.uuid4().hex[:8]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for b in range(n):
+        queue.put_nowait(b)
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies = {b: {"items": _items(patients, run, b)} for b in range(n)}
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as c:
+            while not queue.empty():
+                b = queue.get_nowait()
+                r = await c.post("/v1/responses/batch", json=bodies[b])
+                assert r.status_code == 200 and r.json()["created"] == BATCH, r.text[:300]
+
+    start = time.perf_counter()
+    await asyncio.gather(*[client() for _ in range(clients)])
+    return n * BATCH / (time.perf_counter() - start)
+
+
+async def _copy(url: str, n: int) -> float:
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, database=u.database
+    )
+    await conn.execute(
+        "CREATE TABLE copy_responses (id uuid PRIMARY KEY, patient_id uuid, instrument text,"
+        " timepoint text, collected_at timestamptz, answers jsonb, scores jsonb)"
+    )
+    when = dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
+    scores = json.dumps({"hads_anxiety": 10, "hads_depression": 9})
+    rows = [
+        (
+            uuid.uuid4(),
+            uuid.uuid4(),
+            "hads",
+            "follow_up",
+            when,
+            json.dumps({f"hads_{k}": (i + k) % 4 for k in range(1, 15)}),
+            scores,
+        )
+        for i in range(n * BATCH)
+    ]
+    start = time.perf_counter()
+    for b in range(n):
+        await conn.copy_records_to_table(
+            "copy_responses", records=rows[b * BATCH : (b + 1) * BATCH]
+        )
+    rate = n * BATCH / (time.perf_counter() - start)
+    await conn.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    with scratch_database() as url:
+        run_cli(url, "sites", "create", "BENCH", "--name", "bench")
+        token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
+        copy_rate = asyncio.run(_copy(url, args.batches))
+        port = free_port()
+        env = {
+            "PROREG_DATABASE_URL": url,
+            "PROREG_LOG_LEVEL": "warning",
+            "PROREG_RATE_LIMIT_PER_MINUTE": "0",
+        }
+        cmd = [*PROREG, "serve", "--port", str(port), "--workers", str(args.workers)]
+        with serve(cmd, env, port) as server:
+            auth = {"Authorization": f"Bearer {token}"}
+            patients = [
+                httpx.post(
+                    server.base + "/v1/patients", json={"pseudonym": f"B-{i}"}, headers=auth
+                ).json()["id"]
+                for i in range(20)
+            ]
+            asyncio.run(_post_batches(server.base, token, patients, 2, 1))  # warm-up
+            rate = asyncio.run(
+                _post_batches(server.base, token, patients, args.batches, args.clients)
+            )
+            rss = server.peak_rss_mb()
+    table(
+        f"batch ingest, {args.batches} x {BATCH} HADS items, {args.clients} clients",
+        ["path", "responses/s", "peak RSS MB", "vs COPY"],
+        [
+            ["PostgreSQL COPY (asyncpg copy_records_to_table)", f"{copy_rate:,.0f}", "-", "100 %"],
+            [
+                "pro-registry POST /v1/responses/batch",
+                f"{rate:,.0f}",
+                f"{rss:.0f}",
+                f"{100 * rate / copy_rate:.0f} %",
+            ],
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
