@@ -187,3 +187,27 @@ def test_every_export_is_audited(registry: Registry, admin: Api, cohort: dict[st
 def test_unknown_site_is_404(analyst: Api) -> None:
     r = analyst.get("/v1/exports/responses.csv", params={"site": "NOPE-404"})
     assert r.status_code == 404
+
+
+def test_proreg_export_writes_the_same_rows(
+    cohort: dict[str, Any], analyst: Api, database_url: str, tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from typer.testing import CliRunner
+
+    from app import cli
+    from app.config import get_settings
+
+    monkeypatch.setenv("PROREG_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "rows.parquet"
+        args = ["export", "--format", "parquet", "--out", str(out), "--site", cohort["clinic"].site]
+        result = CliRunner().invoke(cli.app, args)
+        assert result.exit_code == 0, result.output
+        csv_out = CliRunner().invoke(cli.app, ["export", "--site", cohort["clinic"].site])
+        assert csv_out.exit_code == 0
+    finally:
+        get_settings.cache_clear()
+    assert pq.read_table(out).equals(_parquet(analyst, site=cohort["clinic"].site))
+    assert csv_out.stdout.splitlines()[0].startswith("patient_id,site,birth_year")

@@ -110,7 +110,7 @@ def adverse_chart(body: dict[str, Any]) -> Markup:
         x_label="event",
         y_label="% of infusions",
         floor=0,
-        ceiling=max([10.0, *(p.y or 0 for p in points)]),
+        ceiling=None,
     )
 
 

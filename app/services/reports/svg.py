@@ -6,6 +6,7 @@ sees that a value exists but is hidden. Everything is escaped; no script, no ext
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -73,6 +74,20 @@ def _range(
     ]
     lo = min([*values, 0.0]) if floor is None else floor
     hi = max([*values, 1.0]) if ceiling is None else ceiling
+    return _nice(lo, hi, floor is None, ceiling is None)
+
+
+def _nice(lo: float, hi: float, free_lo: bool, free_hi: bool) -> tuple[float, float]:
+    """Widen [lo, hi] to four round steps (1, 2, 2.5 or 5 × 10^k) where the ends are free."""
+    if not (free_lo or free_hi):
+        return lo, hi
+    raw = max(hi - lo, 1e-9) / 4
+    power = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 2.5, 5, 10):
+        step = mult * power
+        start = math.floor(lo / step) * step if free_lo else lo
+        if start + 4 * step >= hi - 1e-9:
+            return start, start + 4 * step if free_hi else hi
     return lo, hi
 
 
@@ -83,14 +98,18 @@ def _axes(frame: Frame, title: str, y_label: str, x_label: str) -> None:
         v = frame.lo + (frame.hi - frame.lo) * k / 4
         y = _f(frame.y(v))
         p.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
-        p.append(f'<text class="tick" x="{LEFT - 6}" y="{y}" text-anchor="end">{v:.3g}</text>')
+        p.append(f'<text class="tick" x="{LEFT - 6}" y="{y}" text-anchor="end">{v:.4g}</text>')
     base = _f(frame.y(max(frame.lo, min(0.0, frame.hi))))
     p.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base}" y2="{base}"/>')
+    crowded = len(frame.categories) > 6  # long labels would overlap: slant them
     for i, cat in enumerate(frame.categories):
-        p.append(
-            f'<text class="tick" x="{_f(frame.x(i))}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="middle">{escape(cat)}</text>'
+        x, y = _f(frame.x(i)), HEIGHT - BOTTOM + 16
+        turn = (
+            f' transform="rotate(-25 {x} {y})" text-anchor="end"'
+            if crowded
+            else (' text-anchor="middle"')
         )
+        p.append(f'<text class="tick" x="{x}" y="{y}"{turn}>{escape(cat)}</text>')
     p.append(
         f'<text class="axis-label" x="{(WIDTH + LEFT) // 2}" y="{HEIGHT - 8}" '
         f'text-anchor="middle">{escape(x_label)}</text>'
