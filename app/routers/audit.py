@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from app.deps import Admin, SessionDep
 from app.routers.common import ERRORS
@@ -18,6 +19,16 @@ router = APIRouter(tags=["audit"], responses=ERRORS)
 Text = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
+def _iso(value: object) -> object:
+    # Pydantic would also read "0.5" as a Unix time; the contract is ISO 8601.
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}[T ]", value):
+        raise ValueError("must be an ISO 8601 date-time with a time zone")
+    return value
+
+
+When = Annotated[AwareDatetime, BeforeValidator(_iso)]
+
+
 @router.get("/v1/audit", response_model=Page[AuditEventRead])
 async def list_audit_events(
     session: SessionDep,
@@ -26,8 +37,8 @@ async def list_audit_events(
     action: Text = None,
     resource: Text = None,
     resource_id: Text = None,
-    since: Annotated[AwareDatetime | None, Query(description="Events at or after.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Events before.")] = None,
+    since: Annotated[When | None, Query(description="Events at or after this instant.")] = None,
+    until: Annotated[When | None, Query(description="Events before this instant.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")] = 100,
     cursor: Annotated[
         str | None,

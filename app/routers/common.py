@@ -1,4 +1,4 @@
-"""Query parameters shared by list endpoints."""
+"""Query parameters and documented error responses shared by the routers."""
 
 from __future__ import annotations
 
@@ -6,19 +6,65 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
+from app.errors import PROBLEM_JSON
+
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500).")]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
 ]
 
+
+# RFC 9457 problem details, the body of every error; 422s add `errors`, one per problem.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": "string"}},
+                    "msg": {"type": "string"},
+                    "type": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+
+
+def problem_response(description: str, **headers: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem+json error (optionally with headers)."""
+    entry: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    }
+    if headers:
+        entry["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return entry
+
+
+RETRY_AFTER = "Seconds to wait before retrying."
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, unknown, revoked or expired API key (problem+json)"},
-    403: {"description": "The key's role may not do this (problem+json)"},
-    422: {"description": "Invalid input; `errors` lists each problem (problem+json)"},
+    401: problem_response("Missing, unknown, revoked or expired API key"),
+    403: problem_response("The key's role may not do this"),
+    413: problem_response("Request body over the size limit (1 MiB by default)"),
+    422: problem_response("Invalid input; `errors` lists each problem"),
+    429: problem_response("This API key's rate limit is spent", **{"Retry-After": RETRY_AFTER}),
+    503: problem_response("The database is unreachable", **{"Retry-After": RETRY_AFTER}),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Missing, or belongs to another site (problem+json)"}
+    404: problem_response("Missing, or belongs to another site")
 }
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Conflicts with current state or an in-flight retry"}
-}
+IN_FLIGHT = "Conflicts with current state, or a retry with this Idempotency-Key is in flight"
+CONFLICT: dict[int | str, dict[str, Any]] = {409: problem_response(IN_FLIGHT)}

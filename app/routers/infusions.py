@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import InfusionDep, PatientDep, RowReader, SessionDep, Writer
 from app.idempotent import IdempotencyDep
-from app.routers.common import ERRORS, NOT_FOUND, Cursor, Limit
+from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit
 from app.schemas.clinical import AdverseEventCreate, AdverseEventRead, InfusionCreate, InfusionRead
 from app.schemas.common import Page
 from app.services import audit, infusions
@@ -15,7 +15,12 @@ from app.services import audit, infusions
 router = APIRouter(tags=["infusions"], responses=ERRORS | NOT_FOUND)
 
 
-@router.post("/v1/patients/{patient_id}/infusions", status_code=201, response_model=InfusionRead)
+@router.post(
+    "/v1/patients/{patient_id}/infusions",
+    status_code=201,
+    response_model=InfusionRead,
+    responses=CONFLICT,
+)
 async def create_infusion(
     patient: PatientDep,
     body: InfusionCreate,
@@ -57,6 +62,7 @@ async def get_infusion(
     "/v1/infusions/{infusion_id}/adverse-events",
     status_code=201,
     response_model=AdverseEventRead,
+    responses=CONFLICT,
 )
 async def create_adverse_event(
     infusion: InfusionDep,
