@@ -31,6 +31,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/readyz"): PUBLIC,
     ("POST", "/v1/sites"): ADMIN,
     ("GET", "/v1/sites"): ALL,
+    ("GET", "/v1/sites/{code}"): ALL,
     ("POST", "/v1/patients"): ROWS,
     ("GET", "/v1/patients"): ROWS,
     ("GET", "/v1/patients/{patient_id}"): ROWS,
@@ -108,6 +109,7 @@ def world(registry: Registry) -> World:
         "instrument_id": "nrs-pain",
         "questionnaire_id": "nrs-pain",
         "version_id": "1",
+        "code": str(owner.site),
     }
     revoked = registry.key("admin")
     run_db(registry.database_url, lambda s: keys.revoke_key(s, revoked.token[:12]))
@@ -166,6 +168,7 @@ def foreign(registry: Registry) -> tuple[Api, Api, dict[str, str]]:
         "infusion_id": owner.make_infusion(pid)["id"],
         "response_id": owner.make_response(pid)["id"],
         "version_id": "1",
+        "code": str(owner.site),
     }
     return intruder, owner, ids
 
@@ -183,7 +186,7 @@ def test_object_level_authorization(
 ) -> None:
     intruder, owner, ids = foreign
     before = snapshot(owner, ids)
-    with_ids = [(m, t) for m, t in routes(client) if re.search(r"{(\w+_id)}", t)]
+    with_ids = [(m, t) for m, t in routes(client) if "{" in t]
     id_routes = [(m, t) for m, t in with_ids if set(re.findall(r"{(\w+)}", t)) <= ids.keys()]
     catalogue = {(m, t) for m, t in with_ids if (m, t) not in id_routes}
     assert catalogue <= {("GET", "/v1/instruments/{instrument_id}"),
@@ -192,13 +195,13 @@ def test_object_level_authorization(
         assert method == "GET" or (method, template) in WRITE_BODIES, f"add a body: {template}"
         body = WRITE_BODIES.get((method, template))
         theirs = intruder.request(method, fill(template, ids), json=body)
-        missing = intruder.request(method, fill(template, dict.fromkeys(ids, MISSING) | {
-            "version_id": "1"}), json=body)  # fmt: skip
+        absent = dict.fromkeys(ids, MISSING) | {"version_id": "1", "code": "NO-SUCH-SITE"}
+        missing = intruder.request(method, fill(template, absent), json=body)
         assert theirs.status_code == missing.status_code == 404, (template, theirs.text)
-        seen = {v for k, v in ids.items() if k != "version_id"}
         leaked = theirs.text
-        for value in seen:
-            leaked = leaked.replace(value, MISSING)
+        for name, value in ids.items():
+            if name != "version_id":
+                leaked = leaked.replace(value, absent[name])
         assert leaked == missing.text, template  # indistinguishable from a missing id
     assert snapshot(owner, ids) == before
 
