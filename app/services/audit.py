@@ -92,8 +92,8 @@ def describe(method: str, template: str, params: dict[str, Any]) -> tuple[str, s
         action = "read" if parts and parts[-1].startswith("{") else "list"
     else:
         action = _ACTIONS.get(method, method.lower())
-    noun = literals[-1] if literals else "root"
-    if noun.endswith("s") and not noun.endswith("ss") and "." not in noun:
+    noun = (literals[-1] if literals else "root").split(".")[0]  # responses.csv → responses
+    if noun.endswith("s") and not noun.endswith("ss"):
         noun = noun[:-1]
     return action, noun.replace("-", "_"), resource_id
 
