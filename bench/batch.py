@@ -49,7 +49,8 @@ async def _post_batches(base: str, token: str, patients: list[str], n: int, clie
             while not queue.empty():
                 b = queue.get_nowait()
                 r = await c.post("/v1/responses/batch", json=bodies[b])
-                assert r.status_code == 200 and r.json()["created"] == BATCH, r.text[:300]
+                if r.status_code != 200 or r.json()["created"] != BATCH:
+                    raise RuntimeError(f"batch not fully stored: {r.text[:300]}")
 
     start = time.perf_counter()
     await asyncio.gather(*[client() for _ in range(clients)])
