@@ -78,28 +78,38 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, logged = 500, False
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, logged
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Logged before the last byte leaves, so the line exists once the client
+                # has its answer.
+                logged = True
+                _log(scope, status, started)
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            state = scope.get("state", {})
-            principal = state.get("principal")
-            access_log.info(
-                "%s %s %s", scope["method"], scope["path"], status,
-                extra={
-                    "request_id": state.get("request_id"),
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "key_prefix": principal.prefix if principal else presented_prefix(scope),
-                    "role": principal.role if principal else None,
-                },
-            )  # fmt: skip
+            if not logged:
+                _log(scope, status, started)
+
+
+def _log(scope: Scope, status: int, started: float) -> None:
+    state = scope.get("state", {})
+    principal = state.get("principal")
+    access_log.info(
+        "%s %s %s", scope["method"], scope["path"], status,
+        extra={
+            "request_id": state.get("request_id"),
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "key_prefix": principal.prefix if principal else presented_prefix(scope),
+            "role": principal.role if principal else None,
+        },
+    )  # fmt: skip
