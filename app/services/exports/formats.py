@@ -16,9 +16,9 @@ from app.services.analytics.scope import Scope
 from app.services.exports.columns import COLUMNS, arrow_schema
 from app.services.exports.rows import batches
 
-SPOOL_BYTES = 8 * 1024 * 1024  # Parquet output kept in memory up to this, then on disk
+SPOOL_BYTES = 1024 * 1024  # Parquet output kept in memory up to this, then on disk
 CHUNK_BYTES = 256 * 1024
-ROW_GROUP_ROWS = 100_000  # columnar buffers of this size stay around 10 MB
+ROW_GROUP_ROWS = 25_000  # a few MB of columnar buffers per row group
 
 
 def _csv_value(value: Any) -> Any:

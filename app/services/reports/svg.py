@@ -103,13 +103,10 @@ def _axes(frame: Frame, title: str, y_label: str, x_label: str) -> None:
     p.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base}" y2="{base}"/>')
     crowded = len(frame.categories) > 6  # long labels would overlap: slant them
     for i, cat in enumerate(frame.categories):
-        x, y = _f(frame.x(i)), HEIGHT - BOTTOM + 16
-        turn = (
-            f' transform="rotate(-25 {x} {y})" text-anchor="end"'
-            if crowded
-            else (' text-anchor="middle"')
-        )
-        p.append(f'<text class="tick" x="{x}" y="{y}"{turn}>{escape(cat)}</text>')
+        at, below = _f(frame.x(i)), HEIGHT - BOTTOM + 16
+        turn = f' transform="rotate(-25 {at} {below})" text-anchor="end"'
+        anchor = turn if crowded else ' text-anchor="middle"'
+        p.append(f'<text class="tick" x="{at}" y="{below}"{anchor}>{escape(cat)}</text>')
     p.append(
         f'<text class="axis-label" x="{(WIDTH + LEFT) // 2}" y="{HEIGHT - 8}" '
         f'text-anchor="middle">{escape(x_label)}</text>'
