@@ -157,15 +157,15 @@ class Timeline:
         from app.demo.generate import DemoResponse
 
         for response in responses:
-            if response.instrument == "nrs-pain" and self.rng.random() < 0.03:
+            if response.instrument == "nrs-pain" and self.rng.random() < 0.005:
                 wrong = (response.answers["score"] + int(self.rng.integers(1, 4))) % 11
                 response.first_answers = {"score": wrong}
-            elif response.instrument == "hads" and self.rng.random() < 0.02:
+            elif response.instrument == "hads" and self.rng.random() < 0.005:
                 key = f"hads_{int(self.rng.integers(1, 15))}"
                 first = dict(response.answers)
                 first[key] = (first[key] + 1) % 4 if first[key] is not None else 0
                 response.first_answers = first
-        if self.rng.random() < 0.03:
+        if self.rng.random() < 0.02:
             month = int(self.rng.choice(list(self.visits)))
             when = self.visits[month] + dt.timedelta(hours=2)
             score = int(self.rng.integers(0, 11))

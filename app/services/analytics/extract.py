@@ -20,7 +20,7 @@ MONTH_DAYS = 30.4375
 KINDS = ("baseline", "final")
 
 
-def _long(resp: Subquery, scales: tuple[str, ...]) -> Subquery:
+def _long(resp: Any, scales: tuple[str, ...]) -> Subquery:
     """One row per (response, scale) with a non-null score."""
     parts = [
         select(

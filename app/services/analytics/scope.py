@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -84,6 +85,11 @@ async def resolve(session: AsyncSession, caller: Principal, filters: Filters) ->
     if filters.site is not None:
         site_id = (await lookups.site_by_code(session, caller, filters.site)).id
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # Whole-cohort scans: row estimates of window-function filters (rn = 1) are often far
+        # too low, and a nested loop chosen on them goes quadratic. Hash and merge joins are
+        # always right here; SET LOCAL ends with this request's transaction.
+        await session.execute(text("SET LOCAL enable_nestloop = off"))
     return Scope(filters, site_id, filters.as_of, filters.as_of or now, dialect)
 
 
