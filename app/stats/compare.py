@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from app.stats.describe import Block, finite_or_none, t_half_width
 
@@ -39,6 +38,8 @@ def paired_tests(deltas: Sequence[float]) -> Block:
     All are None below two deltas. The t test and dz need some variance; Wilcoxon needs at
     least one non-zero delta, because SciPy's default drops zero differences.
     """
+    from scipy import stats  # imported on first use: SciPy adds ~1 s and 40 MB
+
     data = np.asarray(deltas, dtype=float)
     block: Block = {"p_paired_t": None, "p_wilcoxon": None, "cohen_dz": None}
     if data.size < 2:
@@ -58,6 +59,8 @@ def compare_groups(first: Sequence[float], second: Sequence[float]) -> Block:
     degrees of freedom) and need two values per group and some variance; ``hedges_g`` uses
     the pooled SD and the 1 - 3/(4(n₁+n₂) - 9) small-sample correction.
     """
+    from scipy import stats  # imported on first use: SciPy adds ~1 s and 40 MB
+
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
     block: Block = dict.fromkeys(

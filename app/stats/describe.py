@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 Block = dict[str, Any]
 
@@ -20,6 +19,8 @@ def finite_or_none(value: Any) -> float | None:
 
 def t_half_width(sd: float, n: int, df: float) -> float | None:
     """Half-width of a 95 % t interval for a mean with standard error ``sd / sqrt(n)``."""
+    from scipy import stats  # imported on first use: SciPy adds ~1 s and 40 MB
+
     quantile = float(stats.t.ppf(0.975, df))
     return finite_or_none(quantile * sd / math.sqrt(n))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +64,19 @@ COLUMNS: tuple[Column, ...] = (
            nullable=False),
 )  # fmt: skip
 
-_ARROW = {
-    "string": pa.string(),
-    "int32": pa.int32(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "list<string>": pa.list_(pa.string()),
-}
-
 
 def arrow_schema() -> pa.Schema:
     """The Parquet file's schema, built from the dictionary so the two cannot drift."""
-    return pa.schema([pa.field(c.name, _ARROW[c.type], nullable=c.nullable) for c in COLUMNS])
+    import pyarrow as pa  # imported on first use, so servers that never export stay small
+
+    arrow = {
+        "string": pa.string(),
+        "int32": pa.int32(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "list<string>": pa.list_(pa.string()),
+    }
+    return pa.schema([pa.field(c.name, arrow[c.type], nullable=c.nullable) for c in COLUMNS])
 
 
 def dictionary() -> dict[str, Any]:

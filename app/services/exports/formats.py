@@ -6,10 +6,8 @@ import csv
 import io
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.services.analytics.scope import Scope
@@ -19,6 +17,9 @@ from app.services.exports.rows import batches
 SPOOL_BYTES = 1024 * 1024  # Parquet output kept in memory up to this, then on disk
 CHUNK_BYTES = 256 * 1024
 ROW_GROUP_ROWS = 25_000  # a few MB of columnar buffers per row group
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _csv_value(value: Any) -> Any:
@@ -47,10 +48,15 @@ async def csv_stream(conn: AsyncConnection, scope: Scope) -> AsyncIterator[bytes
 
 
 def _table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
     return pa.Table.from_pylist(list(rows), schema=schema)
 
 
 async def parquet_stream(conn: AsyncConnection, scope: Scope) -> AsyncIterator[bytes]:
+    import pyarrow as pa  # imported on first use, so servers that never export stay small
+    import pyarrow.parquet as pq
+
     """Write row groups to a spooled temporary file, then send it in chunks.
 
     Parquet's footer is written last, so the file cannot go out before it is complete; the
