@@ -68,3 +68,21 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 IN_FLIGHT = "Conflicts with current state, or a retry with this Idempotency-Key is in flight"
 CONFLICT: dict[int | str, dict[str, Any]] = {409: problem_response(IN_FLIGHT)}
+
+
+def links(status: int, source: str = "id", **targets: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links from a created resource's `source` field to the operations that take it.
+
+    `targets` maps a link name to "METHOD /path/{param}"; clients and test generators follow
+    them from a POST's answer to the next call.
+    """
+    entries = {}
+    for name, target in targets.items():
+        method, path = target.split(" ", 1)
+        param = path[path.rindex("{") + 1 : path.rindex("}")]
+        pointer = path.replace("~", "~0").replace("/", "~1")
+        entries[name] = {
+            "operationRef": f"#/paths/{pointer}/{method.lower()}",
+            "parameters": {param: f"$response.body#/{source}"},
+        }
+    return {status: {"links": entries}}

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import InfusionDep, PatientDep, RowReader, SessionDep, Writer
 from app.idempotent import IdempotencyDep
-from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit
+from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit, links
 from app.schemas.clinical import AdverseEventCreate, AdverseEventRead, InfusionCreate, InfusionRead
 from app.schemas.common import Page
 from app.services import audit, infusions
@@ -19,7 +19,12 @@ router = APIRouter(tags=["infusions"], responses=ERRORS | NOT_FOUND)
     "/v1/patients/{patient_id}/infusions",
     status_code=201,
     response_model=InfusionRead,
-    responses=CONFLICT,
+    responses=CONFLICT
+    | links(
+        201,
+        Read="GET /v1/infusions/{infusion_id}",
+        AddAdverseEvent="POST /v1/infusions/{infusion_id}/adverse-events",
+    ),
 )
 async def create_infusion(
     patient: PatientDep,

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import PatientDep, RowReader, SessionDep, Writer
 from app.idempotent import IdempotencyDep
-from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit
+from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit, links
 from app.schemas.clinical import PatientCreate, PatientRead, PatientUpdate
 from app.schemas.common import Condition, Page, SiteCode
 from app.services import audit, lookups, patients
@@ -17,7 +17,22 @@ from app.services import audit, lookups, patients
 router = APIRouter(prefix="/v1/patients", tags=["patients"], responses=ERRORS)
 
 
-@router.post("", status_code=201, response_model=PatientRead, responses=CONFLICT | NOT_FOUND)
+PATIENT_LINKS = links(
+    201,
+    Read="GET /v1/patients/{patient_id}",
+    Update="PATCH /v1/patients/{patient_id}",
+    AddInfusion="POST /v1/patients/{patient_id}/infusions",
+    Infusions="GET /v1/patients/{patient_id}/infusions",
+    Responses="GET /v1/patients/{patient_id}/responses",
+)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PatientRead,
+    responses=CONFLICT | NOT_FOUND | PATIENT_LINKS,
+)
 async def create_patient(
     body: PatientCreate, session: SessionDep, caller: Writer, idem: IdempotencyDep
 ) -> JSONResponse:

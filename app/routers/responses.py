@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import PatientDep, ResponseDep, RowReader, SessionDep, Writer
 from app.idempotent import IdempotencyDep
-from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit
+from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit, links
 from app.schemas.common import Page, Timepoint
 from app.schemas.responses import (
     BatchRequest,
@@ -29,8 +29,19 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+RESPONSE_LINKS = links(
+    201,
+    Read="GET /v1/responses/{response_id}",
+    Amend="POST /v1/responses/{response_id}/amend",
+    Retract="POST /v1/responses/{response_id}/retract",
+)
+
+
 @router.post(
-    "/v1/responses", status_code=201, response_model=ResponseRead, responses=NOT_FOUND | CONFLICT
+    "/v1/responses",
+    status_code=201,
+    response_model=ResponseRead,
+    responses=NOT_FOUND | CONFLICT | RESPONSE_LINKS,
 )
 async def create_response(
     body: ResponseCreate,

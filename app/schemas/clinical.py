@@ -99,6 +99,8 @@ class PatientUpdate(StrictInput):
             raise ValueError("pseudonym cannot be removed")
         if "sex" in self.model_fields_set and self.sex is None:
             raise ValueError("sex cannot be null; use 'unknown'")
+        if "conditions" in self.model_fields_set and self.conditions is None:
+            raise ValueError("conditions cannot be null; send [] for none")
         _unique_conditions(self.conditions)
         _check_birth_year(self.birth_year, self.enrolled_on)
         return self
