@@ -4,9 +4,11 @@ events and mediation, with the common filters and small-cell suppression."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BeforeValidator
 
 from app.deps import Analyst, SessionDep
 from app.routers.common import ERRORS, NOT_FOUND
@@ -38,14 +40,30 @@ Site = Annotated[SiteCode | None, Query(description="Only this site (clinic keys
 MinInfusions = Annotated[
     int | None, Query(ge=0, le=1000, description="At least this many infusions (the study: 2).")
 ]
+
+
+def _iso_date(value: Any) -> Any:
+    # Lax validation would take `to=0` for 1970-01-01; the documented form is YYYY-MM-DD.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+def _iso_instant(value: Any) -> Any:
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", value):
+        raise ValueError("must be an RFC 3339 date-time with a zone")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 From = Annotated[
-    dt.date | None, Query(alias="from", description="Infusion 1 on or after this date (UTC).")
+    IsoDate | None, Query(alias="from", description="Infusion 1 on or after this date (UTC).")
 ]
 To = Annotated[
-    dt.date | None, Query(alias="to", description="Infusion 1 on or before this date (UTC).")
+    IsoDate | None, Query(alias="to", description="Infusion 1 on or before this date (UTC).")
 ]
 AsOf = Annotated[
-    Instant | None,
+    Annotated[Instant, BeforeValidator(_iso_instant)] | None,
     Query(description="Analyse the data exactly as it stood at this past instant (with zone)."),
 ]
 

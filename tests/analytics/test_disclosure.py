@@ -148,6 +148,8 @@ def test_open_client_shows_small_counts(registry: Registry, open_client: TestCli
         {"threshold": 22},
         {"as_of": "2999-01-01T00:00:00Z"},
         {"as_of": "2024-01-01T00:00:00"},
+        {"as_of": "0.5"},
+        {"as_of": "1700000000"},
         {"from": "2024-05-01", "to": "2024-04-01"},
         {"min_infusions": -1},
         {"sex": "robot"},
@@ -170,3 +172,10 @@ def test_bad_parameters_are_422_and_auth_required(registry: Registry, client: Te
     for path in bad:
         assert registry.analyst.get(path).status_code == 422, path
     assert client.get("/v1/analytics/cohort").status_code == 401
+
+
+@pytest.mark.parametrize("value", ["0", "20240101", "2024-1-1", "2024-02-30"])
+def test_dates_must_be_iso(registry: Registry, value: str) -> None:
+    for key in ("from", "to"):
+        r = registry.analyst.get("/v1/analytics/cohort", params={key: value})
+        assert r.status_code == 422, (key, value, r.text)
