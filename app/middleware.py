@@ -159,11 +159,19 @@ class AuditTrail:
             outcome=status, request_id=state.get("request_id"),
             key_prefix=presented_prefix(scope),
         )  # fmt: skip
+        if status == 503:  # the database is unavailable: trying would only add a wait
+            log.warning("audit event not recorded: database unavailable", extra=_safe(row))
+            return
         try:
             async with scope["app"].state.sessionmaker() as session, session.begin():
                 await audit.record(session, row)
         except Exception as exc:  # the database may be the reason the request failed
-            log.warning("audit event not recorded: %s", type(exc).__name__)
+            log.warning("audit event not recorded: %s", type(exc).__name__, extra=_safe(row))
+
+
+def _safe(row: dict[str, Any]) -> dict[str, Any]:
+    """The event's fields for a log line (names that cannot clash with LogRecord's)."""
+    return {f"audit_{k}": v for k, v in row.items() if k != "at"}
 
 
 def presented_prefix(scope: Scope) -> str | None:
