@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import StringConstraints
 
 from app.deps import AnyRole, RowReader, SessionDep, Writer
 from app.errors import NotFound
@@ -129,13 +130,19 @@ async def create_questionnaire_response(
     return FhirResponse(resource, status_code=201, headers=headers)
 
 
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+# A malformed reference is a client error (422), not a search that matches nothing.
+SubjectRef = Annotated[str, StringConstraints(pattern=rf"^Patient/{_UUID}$")]
+PatientRef = Annotated[str, StringConstraints(pattern=rf"^(Patient/)?{_UUID}$")]
+
+
 @router.get("/QuestionnaireResponse")
 async def search_questionnaire_responses(
     request: Request,
     session: SessionDep,
     caller: RowReader,
-    subject: Annotated[list[str] | None, Query(description="`Patient/{id}`")] = None,
-    patient: Annotated[list[str] | None, Query(description="`Patient/{id}` or id")] = None,
+    subject: Annotated[list[SubjectRef] | None, Query(description="`Patient/{id}`")] = None,
+    patient: Annotated[list[PatientRef] | None, Query(description="`Patient/{id}` or id")] = None,
     questionnaire: Annotated[list[str] | None, Query(description="canonical url")] = None,
     authored: Annotated[list[str] | None, Query(description="e.g. ge2024-01-01")] = None,
     status: Annotated[list[str] | None, Query(description="comma-separated codes")] = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -134,9 +135,16 @@ def test_count_zero_gives_total_only(clinic: Api) -> None:
 def test_unknown_values_match_nothing(clinic: Api) -> None:
     patient = clinic.make_patient()
     _seed(clinic, patient["id"], 1)
-    assert _search(clinic, subject="Patient/not-a-uuid")["total"] == 0
+    assert _search(clinic, subject=f"Patient/{uuid.uuid4()}")["total"] == 0
     assert (
         _search(clinic, patient=patient["id"], questionnaire="http://x/Questionnaire/y")["total"]
         == 0
     )
     assert _search(clinic, patient=patient["id"], unknown_param="1")["total"] == 1
+
+
+def test_malformed_references_are_refused(clinic: Api) -> None:
+    for params in ({"subject": "1.5e16"}, {"subject": "Group/x"}, {"patient": "not-an-id"}):
+        r = clinic.get("/fhir/QuestionnaireResponse", params=params)
+        assert r.status_code == 422, params
+        assert r.json()["resourceType"] == "OperationOutcome"
