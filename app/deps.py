@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, Role, authenticate, bearer_token
 from app.config import get_settings
-from app.errors import Forbidden, ServiceUnavailable, is_outage
+from app.errors import Conflict, Forbidden, ServiceUnavailable, is_outage
 from app.models import Infusion, Patient, Response
 from app.services import lookups
 
@@ -34,6 +34,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
             # Tells the audit middleware that this request's events are already stored.
             request.state.audited = session.info.get("audited", False)
+        except IntegrityError as exc:
+            # A unique key taken by a concurrent request (a pseudonym, an Idempotency-Key):
+            # nothing of this request was stored, and a retry sees the winner's state.
+            await _safe_rollback(session)
+            raise Conflict(
+                "The request conflicts with a concurrent change; nothing was stored. Retry it."
+            ) from exc
         except (DBAPIError, OSError, TimeoutError) as exc:
             await _safe_rollback(session)
             if is_outage(exc):

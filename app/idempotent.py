@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -40,10 +39,10 @@ class Idempotency:
     async def respond(
         self, model: BaseModel, *, status: int = 200, location: str | None = None
     ) -> JSONResponse:
-        body = jsonable_encoder(model)
+        body = model.model_dump(mode="json", by_alias=True)
         if self.key is not None:
             stored = idempotency.Stored(status, body, location)
-            await idempotency.remember(self.session, self.caller, [(self.key, self.fp, stored)])
+            idempotency.remember(self.session, self.caller, [(self.key, self.fp, stored)])
         headers = {"Location": location} if location else None
         return JSONResponse(body, status_code=status, headers=headers)
 
@@ -71,9 +70,10 @@ async def _idempotency(
     except ValueError:
         body = raw.decode("utf-8", "replace")
     fp = idempotency.fingerprint(request.method, request.url.path, body)
-    if await idempotency.claim(session, caller, [key]):
+    busy, stored = await idempotency.claim(session, caller, [key])
+    if busy:
         raise Conflict(idempotency.IN_FLIGHT)
-    previous = (await idempotency.lookup(session, caller, [key])).get(key)
+    previous = stored.get(key)
     replay = idempotency.check(key, fp, previous)
     if replay is not None:
         raise Replay(replay)

@@ -126,7 +126,7 @@ async def create_questionnaire_response(
     headers = response_headers(resource, location=True)
     if idem.key is not None:
         stored = idempotency.Stored(201, resource, headers["Location"])
-        await idempotency.remember(session, caller, [(idem.key, idem.fp, stored)])
+        idempotency.remember(session, caller, [(idem.key, idem.fp, stored)])
     return FhirResponse(resource, status_code=201, headers=headers)
 
 

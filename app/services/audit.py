@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.models import AuditEvent
+from app.services import staging
 
 # GET routes under these prefixes serve catalogues or aggregates, not rows about patients.
 # ("/fhir/Questionnaire" matches itself and what is below it, not QuestionnaireResponse.)
@@ -61,7 +62,7 @@ async def record(session: AsyncSession, *events: dict[str, Any]) -> None:
         return
     request_id = session.info.get("request_id")
     rows = [{**e, "request_id": e.get("request_id") or request_id} for e in events]
-    await session.execute(insert(AuditEvent), rows)
+    staging.stage(session, AuditEvent, rows)  # written with the change, in one round trip
     session.info["audited"] = True
 
 

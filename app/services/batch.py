@@ -62,7 +62,7 @@ async def ingest(
         if index in keys:
             body = {"status": 201, "id": str(item.id)}
             remembered.append((*keys[index], idempotency.Stored(201, body, None)))
-    await idempotency.remember(session, caller, remembered)
+    idempotency.remember(session, caller, remembered)
     ordered = [results[i] for i in range(len(raw_items))]
     return BatchResult(
         created=sum(r.status == 201 and not r.replayed for r in ordered),
@@ -87,8 +87,7 @@ async def _apply_keys(
     if not keys:
         return
     names = [k for k, _ in keys.values()]
-    busy = await idempotency.claim(session, caller, names)
-    stored = await idempotency.lookup(session, caller, names)
+    busy, stored = await idempotency.claim(session, caller, names)
     first_in_batch: dict[str, tuple[int, str]] = {}
     for index, (key, fp) in keys.items():
         try:

@@ -16,14 +16,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.config import Settings
-from app.errors import Conflict, Unprocessable
+from app.errors import Unprocessable
 from app.models import IdempotencyKey
+from app.services import staging
 
 log = logging.getLogger("proreg.idempotency")
 
@@ -44,35 +44,55 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
-async def claim(session: AsyncSession, caller: Principal, keys: list[str]) -> set[str]:
-    """Mark free keys as in flight for this transaction; return those another request holds."""
+async def claim(
+    session: AsyncSession, caller: Principal, keys: list[str]
+) -> tuple[set[str], dict[str, tuple[str, Stored]]]:
+    """Mark free keys as in flight for this transaction and read their stored outcomes.
+
+    Returns (keys another request holds, {key: (fingerprint, outcome)} for keys used before).
+    On PostgreSQL the advisory locks and the lookup are one statement: a submission pays a
+    single round trip for idempotency. If a concurrent request commits the same key between
+    that statement's snapshot and its lock, the primary key still refuses the second row at
+    commit, which answers 409 and the retry replays.
+    """
     scope = str(caller.key_id)
     busy = {k for k in keys if (scope, k) in _in_flight}
     free = [k for k in dict.fromkeys(keys) if k not in busy]
+    stored: dict[str, tuple[str, Stored]] = {}
     if free and session.get_bind().dialect.name == "postgresql":
         rows = await session.execute(
-            text(
-                "SELECT k, pg_try_advisory_xact_lock(hashtextextended(:scope || ':' || k, 0))"
-                " FROM unnest(CAST(:keys AS text[])) AS k"
-            ),
-            {"scope": scope, "keys": free},
+            _PG_CLAIM, {"scope": scope, "keys": free, "key_id": caller.key_id}
         )
-        locked: dict[str, bool] = {row[0]: row[1] for row in rows}
-        busy |= {k for k in free if not locked.get(k)}
-        free = [k for k in free if locked.get(k)]
+        locked = set()
+        for key, got, fp, status, body, location in rows:
+            if not got:
+                continue
+            locked.add(key)
+            if fp is not None:
+                body = json.loads(body) if isinstance(body, str) else body
+                stored[key] = (fp, Stored(status, body, location))
+        busy |= {k for k in free if k not in locked}
+        free = [k for k in free if k in locked]
+    elif free:
+        stored = await _lookup(session, caller, free)
     claimed = [(scope, k) for k in free]
     _in_flight.update(claimed)
     session.info.setdefault("on_close", []).append(lambda: _in_flight.difference_update(claimed))
-    return busy
+    return busy, stored
 
 
+_PG_CLAIM = text(
+    "SELECT u.k, pg_try_advisory_xact_lock(hashtextextended(:scope || ':' || u.k, 0)),"
+    " i.fingerprint, i.status_code, i.body, i.location"
+    " FROM unnest(CAST(:keys AS text[])) AS u(k)"
+    " LEFT JOIN idempotency_keys AS i ON i.api_key_id = :key_id AND i.key = u.k"
+)
 IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
 
 
-async def lookup(
+async def _lookup(
     session: AsyncSession, caller: Principal, keys: list[str]
 ) -> dict[str, tuple[str, Stored]]:
-    """Stored (fingerprint, outcome) for those keys that were used before."""
     rows = await session.execute(
         select(IdempotencyKey).where(
             IdempotencyKey.api_key_id == caller.key_id, IdempotencyKey.key.in_(keys)
@@ -96,42 +116,19 @@ def check(key: str, fp: str, previous: tuple[str, Stored] | None) -> Stored | No
     return stored
 
 
-async def remember(
+def remember(
     session: AsyncSession, caller: Principal, entries: list[tuple[str, str, Stored]]
 ) -> None:
-    """Store (key, fingerprint, outcome) rows beside the change they describe."""
-    if not entries:
-        return
+    """Stage (key, fingerprint, outcome) rows: written at commit beside the change they
+    describe. A duplicate key (two requests past `claim`, e.g. separate SQLite processes)
+    fails that commit, which the unit of work answers with 409."""
     now = dt.datetime.now(dt.UTC)
-    try:
-        await _insert(session, caller, entries, now)
-    except IntegrityError as exc:
-        # Only reachable if two requests slipped past `claim` (e.g. separate SQLite
-        # processes): the primary key refuses the second, whose whole transaction rolls back.
-        raise Conflict(IN_FLIGHT) from exc
-
-
-async def _insert(
-    session: AsyncSession,
-    caller: Principal,
-    entries: list[tuple[str, str, Stored]],
-    now: dt.datetime,
-) -> None:
-    await session.execute(
-        insert(IdempotencyKey),
-        [
-            {
-                "api_key_id": caller.key_id,
-                "key": key,
-                "fingerprint": fp,
-                "status_code": stored.status_code,
-                "body": stored.body,
-                "location": stored.location,
-                "created_at": now,
-            }
-            for key, fp, stored in entries
-        ],
-    )
+    staging.stage(session, IdempotencyKey, [
+        {"api_key_id": caller.key_id, "key": key, "fingerprint": fp,
+         "status_code": stored.status_code, "body": stored.body, "location": stored.location,
+         "created_at": now}
+        for key, fp, stored in entries
+    ])  # fmt: skip
 
 
 async def purge(session: AsyncSession, *, older_than: dt.timedelta) -> int:
