@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +22,32 @@ EVENT_RATES = {
 SEVERITY_NAMES = ("mild", "moderate", "severe")
 SEVERITY_WEIGHTS = (0.70, 0.25, 0.05)
 HADS_MONTHS = (3, 6, 12)
+DURATIONS = (60.0, 120.0, 180.0, 240.0)
 
 
 def _days(value: float) -> dt.timedelta:
     return dt.timedelta(days=float(value))
+
+
+def _clip(value: Any, lo: Any, hi: Any) -> Any:
+    # Plain comparisons: numpy's clip costs microseconds per scalar, a lot over a million draws.
+    return lo if value < lo else hi if value > hi else value
+
+
+def _cdf(weights: tuple[float, ...]) -> list[float]:
+    """The cumulative distribution `Generator.choice(p=weights)` searches (same floats)."""
+    cdf = np.cumsum(np.asarray(weights, dtype=np.float64))
+    cdf /= cdf[-1]
+    return [float(c) for c in cdf]
+
+
+def _pick(rng: np.random.Generator, cdf: list[float]) -> int:
+    """`rng.choice(len(cdf), p=weights)` drawn the same way (one uniform, same stream)."""
+    return bisect.bisect_right(cdf, rng.random())
+
+
+SEVERITY_CDF = _cdf(SEVERITY_WEIGHTS)
+MISSING_CDF = _cdf((0.93, 0.06, 0.01))
 
 
 class Timeline:
@@ -44,16 +67,16 @@ class Timeline:
         }
         self.last = last
         base = scores["pain"][0]
-        self.pre_1 = int(np.clip(base + rng.integers(-1, 2), 0, 10))
+        self.pre_1 = _clip(base + int(rng.integers(-1, 2)), 0, 10)
         relief = rng.normal(2.3 if depressed else 1.0, 0.9)
-        self.post_1 = int(np.clip(round(self.pre_1 - relief), 0, 10))
+        self.post_1 = _clip(round(self.pre_1 - relief), 0, 10)
 
     def pain_at(self, when: dt.datetime) -> int:
         """Pain drifts from the post-infusion-1 level to the final score, with noise."""
         final = self.scores["pain"][1]
         share = (when - self.t1) / (self.visits[self.last] - self.t1)
         level = self.post_1 + (final - self.post_1) * share + self.rng.normal(0, 0.7)
-        return int(np.clip(round(level), 0, 10))
+        return int(_clip(round(level), 0, 10))
 
     def build(self) -> tuple[list[DemoInfusion], list[DemoResponse]]:
         infusions = self._infusions()
@@ -83,11 +106,11 @@ class Timeline:
         count = 2 + min(int(rng.poisson(1.3)), 6)
         window = (self.visits[self.last] - self.t1).total_seconds() / 86400 - 3
         later = sorted(rng.uniform(10, max(window, 11), size=count - 1))
-        weight = float(np.clip(round(rng.normal(72, 15) * 2) / 2, 40, 150))
+        weight = float(_clip(round(rng.normal(72, 15) * 2) / 2, 40, 150))
         infusions = []
         for start in (self.t1, *(self.t1 + _days(d) for d in later)):
-            duration = float(rng.choice([60, 120, 180, 240]))
-            dose = float(np.clip(round(rng.normal(0.8, 0.2) * 20) / 20, 0.3, 2.0))
+            duration = DURATIONS[int(rng.integers(0, 4))]  # = rng.choice(DURATIONS)
+            dose = float(_clip(round(rng.normal(0.8, 0.2) * 20) / 20, 0.3, 2.0))
             infusion = DemoInfusion(start, duration, weight, dose, self._co_medications())
             infusion.events = self._events(start, duration)
             infusions.append(infusion)
@@ -107,7 +130,7 @@ class Timeline:
         events = []
         for kind, rate in EVENT_RATES.items():
             if self.rng.random() < rate:
-                severity = str(self.rng.choice(SEVERITY_NAMES, p=SEVERITY_WEIGHTS))
+                severity = SEVERITY_NAMES[_pick(self.rng, SEVERITY_CDF)]
                 onset = start + dt.timedelta(minutes=float(self.rng.uniform(10, duration)))
                 events.append((kind, severity, onset))
         return events
@@ -122,7 +145,7 @@ class Timeline:
                 pre, post = self.pre_1, self.post_1
             else:
                 pre = self.pain_at(start)
-                post = int(np.clip(pre - self.rng.choice([0, 0, 1]), 0, 10))
+                post = _clip(pre - (0, 0, 1)[int(self.rng.integers(0, 3))], 0, 10)
             end = start + dt.timedelta(minutes=infusion.duration_min + 60)
             if k > 0 or self.rng.random() < 0.6:
                 before = start - dt.timedelta(minutes=20)
@@ -143,10 +166,10 @@ class Timeline:
                 share = m / self.last
                 anx, dep = (
                     f if m == self.last
-                    else int(np.clip(round(b + (f - b) * share + self.rng.normal(0, 1)), 0, 21))
+                    else int(_clip(round(b + (f - b) * share + self.rng.normal(0, 1)), 0, 21))
                     for b, f in ((anx_b, anx_f), (dep_b, dep_f))
                 )  # fmt: skip
-                missing = 0 if m == self.last else int(self.rng.choice(3, p=[0.93, 0.06, 0.01]))
+                missing = 0 if m == self.last else _pick(self.rng, MISSING_CDF)
                 answers = hads_answers(anx, dep, self.rng, missing)
                 later = when + dt.timedelta(minutes=5)
                 out.append(DemoResponse("hads", "follow_up", later, answers, f"M{m}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,7 +20,7 @@ from app.schemas.clinical import (
     InfusionCreate,
     InfusionRead,
 )
-from app.services import pagination
+from app.services import audit, pagination, staging
 
 
 def number_column() -> Any:
@@ -115,14 +116,18 @@ async def read(session: AsyncSession, infusion: Infusion) -> InfusionRead:
     return to_read(infusion, await number_of(session, infusion), events.all())
 
 
-async def add_adverse_event(
-    session: AsyncSession, caller: Principal, infusion: Infusion, data: AdverseEventCreate
-) -> AdverseEventRead:
-    if data.onset_at is not None and data.onset_at < infusion.started_at:
+def _onset_after_start(onset_at: dt.datetime | None, started_at: dt.datetime) -> None:
+    if onset_at is not None and onset_at < started_at:
         raise Unprocessable(
             "An adverse event of an infusion cannot start before the infusion.",
             errors=[{"loc": ["body", "onset_at"], "msg": "before the infusion started"}],
         )
+
+
+async def add_adverse_event(
+    session: AsyncSession, caller: Principal, infusion: Infusion, data: AdverseEventCreate
+) -> AdverseEventRead:
+    _onset_after_start(data.onset_at, infusion.started_at)
     event = AdverseEvent(
         id=uuid.uuid4(),
         infusion_id=infusion.id,
@@ -136,3 +141,56 @@ async def add_adverse_event(
     session.add(event)
     await session.flush()
     return AdverseEventRead.model_validate(event)
+
+
+@dataclass(frozen=True, slots=True)
+class NewInfusion:
+    """A validated infusion for `create_many`, with the adverse events it came with."""
+
+    patient_id: uuid.UUID
+    site_id: uuid.UUID
+    data: InfusionCreate
+    events: Sequence[AdverseEventCreate] = ()
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def _event_row(
+    caller: Principal, item: NewInfusion, event: AdverseEventCreate, now: dt.datetime
+) -> dict[str, Any]:
+    _onset_after_start(event.onset_at, item.data.started_at)
+    return {
+        "id": uuid.uuid4(), "infusion_id": item.id, "site_id": item.site_id,
+        "type": event.type.value, "severity": event.severity.value, "onset_at": event.onset_at,
+        "created_at": now, "created_by": caller.prefix,
+    }  # fmt: skip
+
+
+async def create_many(
+    session: AsyncSession, caller: Principal, items: Sequence[NewInfusion], action: str = "create"
+) -> None:
+    """Register many infusions and their adverse events as `create` and
+    `add_adverse_event` would, staged with one audit event each (written at commit).
+
+    For loaders whose patients exist or are staged before; doses are derived the same way
+    and an adverse event starting before its infusion raises Unprocessable, as one by one.
+    """
+    now = dt.datetime.now(dt.UTC)
+    rows, events = [], []
+    for item in items:
+        d = item.data
+        dose_mg, per_kg = _derive_doses(d)
+        rows.append({
+            "id": item.id, "patient_id": item.patient_id, "site_id": item.site_id,
+            "started_at": d.started_at, "duration_min": d.duration_min, "weight_kg": d.weight_kg,
+            "dose_mg": dose_mg, "dose_mg_per_kg": per_kg,
+            "co_medications": [m.model_dump() for m in d.co_medications],
+            "created_at": now, "created_by": caller.prefix,
+        })  # fmt: skip
+        events += [_event_row(caller, item, e, now) for e in item.events]
+    staging.stage(session, Infusion, rows)
+    staging.stage(session, AdverseEvent, events)
+    await audit.record(session, *(
+        audit.event(caller, action, resource, row["id"], outcome=201)
+        for resource, rows_of in (("infusion", rows), ("adverse_event", events))
+        for row in rows_of
+    ))  # fmt: skip

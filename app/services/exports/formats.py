@@ -1,78 +1,101 @@
-"""Export file formats: CSV text and Parquet row groups, produced batch by batch."""
+"""Export file formats: CSV text and Parquet row groups, produced column batch by batch."""
 
 from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.services.analytics.scope import Scope
 from app.services.exports.columns import COLUMNS, arrow_schema
-from app.services.exports.rows import batches
+from app.services.exports.rows import Batch, batches
 
-SPOOL_BYTES = 1024 * 1024  # Parquet output kept in memory up to this, then on disk
-CHUNK_BYTES = 256 * 1024
-ROW_GROUP_ROWS = 25_000  # a few MB of columnar buffers per row group
+ROW_GROUP_ROWS = 50_000  # a few MB of columnar buffers per row group
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(value)
-    if isinstance(value, float):
-        return repr(value)
-    return "" if value is None else value
+def _csv_column(kind: str, values: Sequence[Any]) -> Sequence[Any]:
+    """CSV cells of one column: csv writes None as an empty cell and floats with repr."""
+    if kind == "list<string>":
+        return [";".join(v) for v in values]
+    if kind == "bool":
+        return ["true" if v else "false" for v in values]
+    return values
 
 
-def csv_chunk(rows: Iterable[dict[str, Any]], header: bool = False) -> str:
+def csv_chunk(batch: Batch | None, header: bool = False) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if header:
         writer.writerow([c.name for c in COLUMNS])
-    writer.writerows([_csv_value(r[c.name]) for c in COLUMNS] for r in rows)
+    if batch is not None:
+        cells = [_csv_column(c.type, batch.columns[c.name]) for c in COLUMNS]
+        writer.writerows(zip(*cells, strict=True))
     return out.getvalue()
 
 
 async def csv_stream(conn: AsyncConnection, scope: Scope) -> AsyncIterator[bytes]:
-    yield csv_chunk((), header=True).encode()
-    async for rows in batches(conn, scope):
-        yield csv_chunk(rows).encode()
+    yield csv_chunk(None, header=True).encode()
+    async for batch in batches(conn, scope):
+        yield csv_chunk(batch).encode()
 
 
-def _table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+def arrow_table(batch: Batch, schema: pa.Schema) -> pa.Table:
+    """One Arrow array per column, straight from the batch's column values."""
     import pyarrow as pa
 
-    return pa.Table.from_pylist(list(rows), schema=schema)
+    arrays = [pa.array(batch.columns[f.name], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file that keeps what was written until it is taken: the Parquet writer
+    writes into it and the stream sends each row group as soon as it is complete."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(data)
+        self._pending += data
+        self._position += size
+        return size
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        out, self._pending = bytes(self._pending), bytearray()
+        return out
 
 
 async def parquet_stream(conn: AsyncConnection, scope: Scope) -> AsyncIterator[bytes]:
+    """Row groups are sent as they are written; only the footer waits for the end.
+
+    At most one row group of columns is held in memory, whatever the size of the export.
+    """
     import pyarrow as pa  # imported on first use, so servers that never export stay small
     import pyarrow.parquet as pq
 
-    """Write row groups to a spooled temporary file, then send it in chunks.
-
-    Parquet's footer is written last, so the file cannot go out before it is complete; the
-    spool keeps only SPOOL_BYTES in memory and the rest on disk, so memory stays flat.
-    """
     schema = arrow_schema()
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        with pq.ParquetWriter(spool, schema, compression="zstd") as writer:
-            pending: list[pa.Table] = []
-            async for rows in batches(conn, scope):
-                pending.append(_table(rows, schema))
-                if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.concat_tables(pending))
-                    pending = []
-            if pending:
+    sink = _Sink()
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        pending: list[pa.Table] = []
+        async for batch in batches(conn, scope):
+            pending.append(arrow_table(batch, schema))
+            if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
                 writer.write_table(pa.concat_tables(pending))
-        spool.seek(0)
-        while chunk := spool.read(CHUNK_BYTES):
-            yield chunk
+                pending = []
+                yield sink.take()
+        if pending:
+            writer.write_table(pa.concat_tables(pending))
+    yield sink.take()
