@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
@@ -151,10 +151,15 @@ def demo(
         try:
             with Progress(console=err) as progress:
                 task = progress.add_task("demo cohort", total=patients)
-                return await load_demo(
+                stored = await load_demo(
                     make_sessionmaker(engine), patients=patients, sites=sites, seed=seed,
                     on_progress=lambda n: progress.advance(task, n),
                 )  # fmt: skip
+            # Fresh statistics after a bulk load, so that the first analytics query is planned
+            # on the real row counts rather than on an empty registry's.
+            async with engine.begin() as conn:
+                await conn.execute(text("ANALYZE"))
+            return stored
         finally:
             await engine.dispose()
 

@@ -51,7 +51,11 @@ class Infusion(Base):
     so an infusion registered late renumbers the others without rewriting them."""
 
     __tablename__ = "infusions"
-    __table_args__ = (Index("ix_infusions_patient_started", "patient_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_infusions_patient_started", "patient_id", "started_at"),
+        # The numbering order: infusion 1 of every patient in one ordered read (analytics).
+        Index("ix_infusions_patient_order", "patient_id", "started_at", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))

@@ -1,66 +1,29 @@
-"""Per-patient and per-infusion values, extracted in SQL with window functions.
+"""Per-patient and per-infusion values, extracted in SQL.
 
 The database reduces every response to at most a handful of numbers per patient (baseline,
-final, pre_k, post_k, monthly points); only those reach Python.
+final, pre_k, post_k, monthly points); only those reach Python. On PostgreSQL each
+extraction is one grouped pass over the responses (app.services.analytics.pick); on SQLite
+the same values come from window rankings (app.services.analytics.ranked).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, and_, case, cast, func, literal, or_, select
-from sqlalchemy.sql import Select, Subquery
+from sqlalchemy import Float, cast, select, true
+from sqlalchemy.sql import Select
 
 from app.schemas.common import Timepoint
-from app.services.analytics import sources
+from app.services.analytics import pick, ranked, sources, terms
 from app.services.analytics.scope import Scope
 
-SCALES = ("pain", "hads_anxiety", "hads_depression")
-MONTH_DAYS = 30.4375
-KINDS = ("baseline", "final")
+SCALES = terms.SCALES
+KINDS = terms.KINDS
 
 
-def _long(resp: Any, scales: tuple[str, ...]) -> Subquery:
-    """One row per (response, scale) with a non-null score."""
-    parts = [
-        select(
-            resp.c.patient_id,
-            literal(scale, String).label("scale"),
-            resp.c[scale].label("value"),
-            resp.c.collected_at,
-            resp.c.created_at,
-            resp.c.id,
-            resp.c.timepoint,
-            resp.c.infusion_id,
-        ).where(resp.c[scale].is_not(None))
-        for scale in scales
-    ]
-    first, *rest = parts
-    return first.union_all(*rest).subquery("long") if rest else first.subquery("long")
-
-
-def _first_ranked(
-    long: Subquery, coh: Subquery, kind: str, where: Any, latest: bool
-) -> Select[Any]:
-    """The earliest (or latest) score per patient and scale among rows matching `where`."""
-    keys = (long.c.collected_at, long.c.created_at, long.c.id)
-    order = tuple(k.desc() for k in keys) if latest else keys
-    ranked = (
-        select(
-            long.c.patient_id,
-            long.c.scale,
-            long.c.value,
-            func.row_number()
-            .over(partition_by=(long.c.patient_id, long.c.scale), order_by=order)
-            .label("rn"),
-        )
-        .join(coh, coh.c.id == long.c.patient_id)
-        .where(where)
-        .subquery()
-    )
-    return select(
-        ranked.c.patient_id, ranked.c.scale, literal(kind, String).label("kind"), ranked.c.value
-    ).where(ranked.c.rn == 1)
+def _value_at(resp: Any, scale: str, where: Any, *, latest: bool) -> Any:
+    column = resp.c[scale]
+    return pick.value_at(column, resp.c.collected_at, resp.c.created_at, where, latest=latest)
 
 
 def per_patient(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[Any]:
@@ -70,32 +33,26 @@ def per_patient(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[Any]:
     or the `pre_infusion` of infusion 1 (no infusion: the earliest `baseline`); final: the
     latest score collected after the start of infusion 1.
     """
-    coh = sources.cohort(scope)
-    long = _long(sources.responses(scope), scales)
-    is_baseline = or_(
-        and_(coh.c.t1.is_(None), long.c.timepoint == Timepoint.baseline.value),
-        and_(
-            long.c.collected_at <= coh.c.t1,
-            or_(
-                long.c.timepoint == Timepoint.baseline.value,
-                and_(
-                    long.c.timepoint == Timepoint.pre_infusion.value,
-                    long.c.infusion_id == coh.c.inf1,
-                ),
-            ),
-        ),
+    if scope.dialect != "postgresql":
+        return ranked.per_patient(scope, scales)
+    coh, first, resp = (
+        sources.cohort(scope),
+        sources.first_infusions(scope),
+        sources.responses(scope),
     )
-    base = _first_ranked(long, coh, "baseline", is_baseline, latest=False)
-    final = _first_ranked(long, coh, "final", long.c.collected_at > coh.c.t1, latest=True)
-    both = base.union_all(final).subquery("both")
-    columns = [
-        func.max(case((and_(both.c.scale == scale, both.c.kind == kind), both.c.value))).label(
-            f"{scale}_{kind}"
-        )
+    base, final = terms.is_baseline(resp, first), terms.is_final(resp, first)
+    picks = [
+        _value_at(resp, scale, where, latest=kind == "final").label(f"{scale}_{kind}")
         for scale in scales
-        for kind in KINDS
+        for kind, where in zip(KINDS, (base, final), strict=True)
     ]
-    values = select(both.c.patient_id, *columns).group_by(both.c.patient_id).subquery("vals")
+    # Grouped over every visible response; the cohort's filters apply in the outer join.
+    values = (
+        select(resp.c.patient_id, *picks)
+        .outerjoin(first, first.c.patient_id == resp.c.patient_id)
+        .group_by(resp.c.patient_id)
+        .subquery("vals")
+    )
     return select(coh, *(values.c[f"{s}_{k}"] for s in scales for k in KINDS)).outerjoin(
         values, values.c.patient_id == coh.c.id
     )
@@ -107,33 +64,20 @@ def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
     pre: the latest `pre_infusion` score of that infusion; post: its earliest `post_infusion`
     score (both null when there is none).
     """
+    if scope.dialect != "postgresql":
+        return ranked.per_infusion(scope, scale, max_k)
     coh, inf, resp = sources.cohort(scope), sources.infusions(scope), sources.responses(scope)
-    keys = (resp.c.collected_at, resp.c.created_at, resp.c.id)
-
-    def ranked(timepoint: Timepoint, latest: bool) -> Select[Any]:
-        order = tuple(k.desc() for k in keys) if latest else keys
-        sub = (
-            select(
-                resp.c.infusion_id,
-                resp.c[scale].label("value"),
-                func.row_number().over(partition_by=resp.c.infusion_id, order_by=order).label("rn"),
-            )
-            .where(resp.c.timepoint == timepoint.value, resp.c[scale].is_not(None))
-            .subquery()
+    pre, post = Timepoint.pre_infusion.value, Timepoint.post_infusion.value
+    values = (
+        select(
+            resp.c.infusion_id,
+            _value_at(resp, scale, resp.c.timepoint == pre, latest=True).label("pre"),
+            _value_at(resp, scale, resp.c.timepoint == post, latest=False).label("post"),
         )
-        kind = literal(timepoint.value, String).label("kind")
-        return select(sub.c.infusion_id, kind, sub.c.value).where(sub.c.rn == 1)
-
-    both = (
-        ranked(Timepoint.pre_infusion, True)
-        .union_all(ranked(Timepoint.post_infusion, False))
-        .subquery("both")
+        .where(resp.c.infusion_id.is_not(None), resp.c.timepoint.in_((pre, post)))
+        .group_by(resp.c.infusion_id)
+        .subquery("vals")
     )
-    pick = {
-        name: func.max(case((both.c.kind == tp.value, both.c.value))).label(name)
-        for name, tp in (("pre", Timepoint.pre_infusion), ("post", Timepoint.post_infusion))
-    }
-    values = select(both.c.infusion_id, *pick.values()).group_by(both.c.infusion_id).subquery()
     return (
         select(inf.c.patient_id, inf.c.number.label("k"), values.c.pre, values.c.post)
         .join(coh, coh.c.id == inf.c.patient_id)
@@ -142,36 +86,24 @@ def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
     )
 
 
-def _days_after(scope: Scope, later: Any, earlier: Any) -> Any:
-    if scope.dialect == "postgresql":
-        return func.extract("epoch", later - earlier) / 86400.0
-    return func.julianday(later) - func.julianday(earlier)
-
-
-def _month_of(scope: Scope, days: Any) -> Any:
-    ratio = days / MONTH_DAYS
-    # Only positive day counts reach here, where truncation (SQLite's CAST) equals floor.
-    whole = func.floor(ratio) if scope.dialect == "postgresql" else ratio
-    return cast(whole, Integer)
-
-
 def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
     """patient_id, m, value: each patient's last score in [m, m+1) months after infusion 1."""
+    if scope.dialect != "postgresql":
+        return ranked.monthly(scope, scale, max_month)
     coh, resp = sources.cohort(scope), sources.responses(scope)
-    days = _days_after(scope, resp.c.collected_at, coh.c.t1)
-    month = _month_of(scope, days)
-    keys = (resp.c.collected_at.desc(), resp.c.created_at.desc(), resp.c.id.desc())
-    ranked = (
+    days = terms.days_after(scope, resp.c.collected_at, coh.c.t1)
+    month = terms.month_of(scope, days)
+    return (
         select(
             resp.c.patient_id,
             month.label("m"),
-            cast(resp.c[scale], Float).label("value"),
-            func.row_number()
-            .over(partition_by=(resp.c.patient_id, month), order_by=keys)
-            .label("rn"),
+            cast(_value_at(resp, scale, true(), latest=True), Float).label("value"),
         )
         .join(coh, coh.c.id == resp.c.patient_id)
-        .where(resp.c[scale].is_not(None), days >= MONTH_DAYS, days < (max_month + 1) * MONTH_DAYS)
-        .subquery()
+        .where(
+            resp.c[scale].is_not(None),
+            days >= terms.MONTH_DAYS,
+            days < (max_month + 1) * terms.MONTH_DAYS,
+        )
+        .group_by(resp.c.patient_id, month)
     )
-    return select(ranked.c.patient_id, ranked.c.m, ranked.c.value).where(ranked.c.rn == 1)

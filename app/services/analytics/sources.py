@@ -6,10 +6,11 @@ whether they run on the current tables or on the version history.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import String, and_, exists, func, literal, select
-from sqlalchemy.sql import Subquery
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.sql import Select, Subquery
 from sqlalchemy.sql.selectable import CTE
 
 from app.models import AdverseEvent, Infusion, Patient, PatientVersion, Response, ResponseVersion
@@ -18,6 +19,7 @@ from app.services.analytics.scope import Scope
 from app.services.infusions import number_column
 
 RETRACTED = ResponseStatus.entered_in_error.value
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 def _has_condition(scope: Scope, column: Any, condition: str) -> Any:
@@ -70,6 +72,15 @@ def patients(scope: Scope) -> Subquery:
     return stmt.subquery("pat")
 
 
+def _visible(scope: Scope, stmt: S) -> S:
+    """Infusions of the caller's site that existed at `as_of`."""
+    if scope.site_id is not None:
+        stmt = stmt.where(Infusion.site_id == scope.site_id)
+    if scope.as_of is not None:
+        stmt = stmt.where(Infusion.created_at <= scope.as_of)
+    return stmt
+
+
 def infusions(scope: Scope) -> Subquery:
     """Infusions numbered 1, 2, … among those that existed at `as_of`."""
     stmt = select(
@@ -79,11 +90,30 @@ def infusions(scope: Scope) -> Subquery:
         Infusion.dose_mg_per_kg,
         number_column(),
     )
-    if scope.site_id is not None:
-        stmt = stmt.where(Infusion.site_id == scope.site_id)
-    if scope.as_of is not None:
-        stmt = stmt.where(Infusion.created_at <= scope.as_of)
-    return stmt.subquery("inf")
+    return _visible(scope, stmt).subquery("inf")
+
+
+def first_infusions(scope: Scope) -> Subquery:
+    """Infusion 1 of every patient who has one: patient_id, inf1 (its id), t1 (its start)."""
+    if scope.dialect == "postgresql":
+        # DISTINCT ON reads ix_infusions_patient_order in order: no sort, no window.
+        order = (Infusion.patient_id, Infusion.started_at, Infusion.created_at, Infusion.id)
+        stmt = (
+            select(
+                Infusion.patient_id,
+                Infusion.id.label("inf1"),
+                Infusion.started_at.label("t1"),
+            )
+            .ext(distinct_on(Infusion.patient_id))
+            .order_by(*order)
+        )
+        return _visible(scope, stmt).subquery("first")
+    inf = infusions(scope)
+    return (
+        select(inf.c.patient_id, inf.c.id.label("inf1"), inf.c.started_at.label("t1"))
+        .where(inf.c.number == 1)
+        .subquery("first")
+    )
 
 
 def cohort(scope: Scope) -> Subquery:
@@ -93,38 +123,33 @@ def cohort(scope: Scope) -> Subquery:
     inf1 (its id), dose_sum and dose_known (infusions with a per-kg dose). `min_infusions`
     and `from`/`to` (on the date of infusion 1, UTC) are applied here.
     """
-    pat, inf = patients(scope), infusions(scope)
-    first = select(inf.c.patient_id, inf.c.id, inf.c.started_at).where(inf.c.number == 1)
-    first_sq = first.subquery("first")
-    agg = (
-        select(
-            inf.c.patient_id,
-            func.count().label("n_infusions"),
-            func.sum(inf.c.dose_mg_per_kg).label("dose_sum"),
-            func.count(inf.c.dose_mg_per_kg).label("dose_known"),
-        )
-        .group_by(inf.c.patient_id)
-        .subquery("agg")
-    )
+    pat, first = patients(scope), first_infusions(scope)
+    totals = select(
+        Infusion.patient_id,
+        func.count().label("n_infusions"),
+        func.sum(Infusion.dose_mg_per_kg).label("dose_sum"),
+        func.count(Infusion.dose_mg_per_kg).label("dose_known"),
+    ).group_by(Infusion.patient_id)
+    agg = _visible(scope, totals).subquery("agg")
     n_infusions = func.coalesce(agg.c.n_infusions, 0)
     stmt = (
         select(
             pat,
             n_infusions.label("n_infusions"),
-            first_sq.c.started_at.label("t1"),
-            first_sq.c.id.label("inf1"),
+            first.c.t1,
+            first.c.inf1,
             agg.c.dose_sum,
             func.coalesce(agg.c.dose_known, 0).label("dose_known"),
         )
-        .outerjoin(first_sq, first_sq.c.patient_id == pat.c.id)
+        .outerjoin(first, first.c.patient_id == pat.c.id)
         .outerjoin(agg, agg.c.patient_id == pat.c.id)
     )
     if scope.filters.min_infusions:
         stmt = stmt.where(n_infusions >= scope.filters.min_infusions)
     if scope.first_after is not None:
-        stmt = stmt.where(first_sq.c.started_at >= scope.first_after)
+        stmt = stmt.where(first.c.t1 >= scope.first_after)
     if scope.first_before is not None:
-        stmt = stmt.where(first_sq.c.started_at < scope.first_before)
+        stmt = stmt.where(first.c.t1 < scope.first_before)
     return stmt.subquery("coh")
 
 
