@@ -2,7 +2,8 @@
 
 from app.stats.compare import compare_groups, paired_tests
 from app.stats.describe import describe, proportion
-from app.stats.models import mediation, mixed_model
+from app.stats.mixed import mixed_model
+from app.stats.models import mediation
 from app.stats.suppression import (
     DEFAULT_MIN_CELL,
     suppress_block,

@@ -1,19 +1,16 @@
-"""Mediation and mixed-model fits checked against NumPy least squares and statsmodels."""
+"""Mediation paths and bootstrap checked against NumPy least squares and statsmodels OLS."""
 
 import json
-import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.stats import mediation, mixed_model
-from app.stats.models import MIXED_TERMS
+from app.stats import mediation
+from app.stats.bootstrap import STREAM_REPLICATES
 
 PATH_KEYS = {"estimate", "se", "ci95", "p"}
 
@@ -90,17 +87,44 @@ def test_paths_match_statsmodels_ols() -> None:
     assert result["n"] == 150
 
 
-def test_bootstrap_equals_a_per_replicate_least_squares_reference() -> None:
-    data = mediated_data(60, 5)
+def reference_bootstrap(
+    data: dict[str, np.ndarray], n_boot: int, seed: int
+) -> tuple[list[float], int]:
+    """Percentile CI of a·b from one least-squares fit per resample, and how many were fit."""
     x, m, y, cov = data["x"], data["m"], data["y"], list(data["cov"].T)
-    result = run(data, n_boot=300, seed=42)
-    rows = np.random.default_rng(42).integers(0, 60, size=(300, 60))
-    products = [
-        lstsq([x[r], *(c[r] for c in cov)], m[r])[1]
-        * lstsq([x[r], m[r], *(c[r] for c in cov)], y[r])[2]
-        for r in rows
-    ]
-    assert result["indirect"]["ci95"] == approx(list(np.percentile(products, [2.5, 97.5])))
+    # The documented draws: replicate r is the (r mod k)-th draw of the (r // k)-th stream.
+    streams = np.random.default_rng(seed).spawn(-(-n_boot // STREAM_REPLICATES))
+    products = []
+    for replicate in range(n_boot):
+        r = streams[replicate // STREAM_REPLICATES].integers(0, x.size, size=x.size)
+        columns = [x[r], *(c[r] for c in cov)]
+        if not full_rank([*columns, m[r]]):
+            continue  # a resample whose design is singular is dropped
+        products.append(lstsq(columns, m[r])[1] * lstsq([*columns, m[r]], y[r])[-1])
+    return [float(q) for q in np.percentile(products, [2.5, 97.5])], len(products)
+
+
+# 4,000 patients take more than one batch of replicates.
+@pytest.mark.parametrize(("n", "n_boot", "seed"), [(60, 300, 42), (4_000, 600, 3)])
+def test_bootstrap_equals_a_per_replicate_least_squares_reference(
+    n: int, n_boot: int, seed: int
+) -> None:
+    data = mediated_data(n, 5)
+    result = run(data, n_boot=n_boot, seed=seed)
+    ci95, fitted = reference_bootstrap(data, n_boot, seed)
+    assert fitted == n_boot
+    assert result["indirect"]["ci95"] == approx(ci95)
+
+
+def test_bootstrap_drops_singular_resamples_as_the_reference_does() -> None:
+    data = mediated_data(9, 8)
+    # One woman among nine: about a third of the resamples leave her out, and with her
+    # the female covariate, which makes their design singular.
+    data["cov"][:, 1] = [1.0] + [0.0] * 8
+    result = run(data, n_boot=400, seed=11)
+    ci95, fitted = reference_bootstrap(data, 400, seed=11)
+    assert 200 < fitted < 400
+    assert result["indirect"]["ci95"] == approx(ci95)
 
 
 def test_bootstrap_is_deterministic_by_seed_and_covers_the_estimate() -> None:
@@ -152,103 +176,3 @@ def test_exact_fit_gives_estimates_without_uncertainty() -> None:
 def test_mismatched_lengths_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="one entry per patient"):
         mediation([1.0, 2.0], [1.0], [1.0, 2.0], seed=1)
-
-
-def trajectory(n_patients: int, seed: int) -> dict[str, list[Any]]:
-    rng = np.random.default_rng(seed)
-    months = rng.integers(2, 13, n_patients)
-    depressed = (rng.random(n_patients) < 0.4).astype(int)
-    level = rng.normal(0, 1.5, n_patients)
-    data: dict[str, list[Any]] = {"patient": [], "month": [], "depressed": [], "value": []}
-    for p in range(n_patients):
-        for month in range(int(months[p])):
-            slope = -0.25 - 0.05 * depressed[p]
-            value = 6 + depressed[p] + level[p] + slope * month + rng.normal(0, 0.8)
-            data["patient"].append(f"patient-{p}")
-            data["month"].append(float(month))
-            data["depressed"].append(int(depressed[p]))
-            data["value"].append(float(value))
-    return data
-
-
-@pytest.mark.parametrize(("n_patients", "seed"), [(12, 1), (60, 2), (200, 3)])
-def test_mixed_model_matches_statsmodels(n_patients: int, seed: int) -> None:
-    data = trajectory(n_patients, seed)
-    result = mixed_model(data["patient"], data["month"], data["depressed"], data["value"])
-    frame = pd.DataFrame(data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = smf.mixedlm("value ~ month * depressed", frame, groups=frame["patient"]).fit()
-    assert result is not None
-    assert result["converged"] is bool(fit.converged)
-    for term in MIXED_TERMS:
-        assert result[term]["estimate"] == approx(fit.fe_params[term])
-        assert result[term]["se"] == approx(fit.bse[term])
-        assert result[term]["p"] == approx(fit.pvalues[term])
-        assert result[term]["ci95"] == approx(list(fit.conf_int().loc[term]))
-    json.dumps(result, allow_nan=False)
-
-
-def test_mixed_model_ignores_how_patients_are_labelled() -> None:
-    data = trajectory(30, 4)
-    numbered = [int(p.split("-")[1]) for p in data["patient"]]
-    named = mixed_model(data["patient"], data["month"], data["depressed"], data["value"])
-    assert named is not None
-    renamed = mixed_model(numbered, data["month"], data["depressed"], data["value"])
-    assert renamed is not None
-    for term in MIXED_TERMS:
-        assert renamed[term]["estimate"] == approx(named[term]["estimate"])
-
-
-def without(data: dict[str, list[Any]], **changes: list[Any]) -> dict[str, list[Any]]:
-    return {**data, **changes}
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        "two_patients",
-        "one_point_each",
-        "all_depressed",
-        "constant_month",
-        "constant_value",
-    ],
-)
-def test_mixed_model_declines_data_it_cannot_fit(change: str) -> None:
-    data = trajectory(20, 5)
-    size = len(data["value"])
-    if change == "two_patients":
-        data = without(data, patient=["a" if i % 2 else "b" for i in range(size)])
-    elif change == "one_point_each":
-        data = without(data, patient=[str(i) for i in range(size)])
-    elif change == "all_depressed":
-        data = without(data, depressed=[1] * size)
-    elif change == "constant_month":
-        data = without(data, month=[3.0] * size)
-    else:
-        data = without(data, value=[4.0] * size)
-    assert mixed_model(data["patient"], data["month"], data["depressed"], data["value"]) is None
-
-
-def test_mixed_model_on_a_boundary_fit_reports_without_warning() -> None:
-    data = trajectory(25, 6)
-    # No patient-level variation at all: the random-intercept variance sits on its boundary,
-    # where statsmodels warns and retries other optimizers.
-    rng = np.random.default_rng(6)
-    data["value"] = [2.0 - 0.1 * m + rng.normal(0, 1) for m in data["month"]]
-    result = mixed_model(data["patient"], data["month"], data["depressed"], data["value"])
-    frame = pd.DataFrame(data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = smf.mixedlm("value ~ month * depressed", frame, groups=frame["patient"]).fit()
-    assert caught, "the reference fit should have warned on this data"
-    assert result is not None
-    assert set(result) == {*MIXED_TERMS, "converged"}
-    assert result["converged"] is bool(fit.converged)
-    assert result["month"]["estimate"] == approx(fit.fe_params["month"])
-    json.dumps(result, allow_nan=False)
-
-
-def test_mixed_model_mismatched_lengths_are_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="one entry per point"):
-        mixed_model(["a", "b"], [0.0, 1.0], [0, 1], [1.0])
