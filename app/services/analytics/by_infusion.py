@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.analytics import blocks, disclosure, extract
 from app.services.analytics.deltas import strata_of
-from app.services.analytics.frames import PatientFrame, Vector, load_patients
+from app.services.analytics.frames import (
+    PatientFrame,
+    Vector,
+    floats,
+    load_columns,
+    load_patients,
+)
 from app.services.analytics.scope import Scope, envelope
 
 INSTRUMENTS = {"pain": ("nrs-pain",), "hads_anxiety": ("hads",), "hads_depression": ("hads",)}
@@ -30,15 +36,11 @@ async def _matrix(
     session: AsyncSession, scope: Scope, frame: PatientFrame, scale: str, max_k: int
 ) -> tuple[Vector, Vector]:
     """pre and post as (patients × max_k) arrays; pre_1 falls back on the baseline."""
-    index = {pid: i for i, pid in enumerate(frame.ids)}
+    cols = await load_columns(session, scope, extract.per_infusion(scope, scale, max_k))
+    rows, ks = frame.rows_of(cols["patient_id"]), np.array(cols["k"], dtype=np.intp) - 1
     pre = np.full((len(frame), max_k), np.nan)
     post = np.full((len(frame), max_k), np.nan)
-    for pid, k, pre_k, post_k in await session.execute(extract.per_infusion(scope, scale, max_k)):
-        i = index[pid]
-        if pre_k is not None:
-            pre[i, k - 1] = pre_k
-        if post_k is not None:
-            post[i, k - 1] = post_k
+    pre[rows, ks], post[rows, ks] = floats(cols["pre"]), floats(cols["post"])
     if max_k:
         pre[:, 0] = np.where(
             np.isnan(pre[:, 0]) & (frame.n_infusions > 0), frame.baseline(scale), pre[:, 0]

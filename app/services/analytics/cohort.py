@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from app.schemas.common import Condition, Sex
 from app.services.analytics import blocks, disclosure, events, extract
 from app.services.analytics.frames import PatientFrame, load_patients
 from app.services.analytics.scope import Scope, envelope
+from app.stats import proportion
 
 INSTRUMENTS = ("nrs-pain", "hads")
 
@@ -34,11 +36,11 @@ def _depression(frame: PatientFrame, threshold: int) -> dict[str, Any]:
 
 def _breakdowns(body: dict[str, Any], frame: PatientFrame) -> None:
     n = len(frame)
-    body["sex"] = {s.value: blocks.share([x == s.value for x in frame.sex], n) for s in Sex}
+    sexes = Counter(frame.sex)
+    body["sex"] = {s.value: proportion(sexes[s.value], n) for s in Sex}
     disclosure.partition(body, [("sex", s.value) for s in Sex], total=("n_patients",))
-    body["conditions"] = {
-        c.value: blocks.share([c.value in x for x in frame.conditions], n) for c in Condition
-    }
+    conditions = Counter(c for listed in frame.conditions for c in set(listed))
+    body["conditions"] = {c.value: proportion(conditions[c.value], n) for c in Condition}
     for c in Condition:
         count = body["conditions"][c.value]["n"]
         disclosure.partition(

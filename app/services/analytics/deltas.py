@@ -8,7 +8,13 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.analytics import blocks, disclosure, extract
-from app.services.analytics.frames import PatientFrame, Vector, load_patients
+from app.services.analytics.frames import (
+    PatientFrame,
+    Vector,
+    floats,
+    load_columns,
+    load_patients,
+)
 from app.services.analytics.scope import Scope, envelope
 
 Window = Literal["overall", "first_infusion"]
@@ -21,12 +27,10 @@ async def first_infusion(
     session: AsyncSession, scope: Scope, frame: PatientFrame, scale: str
 ) -> tuple[Vector, Vector]:
     """pre_1 (the baseline when infusion 1 has no pre_infusion score) and post_1 per patient."""
-    index = {pid: i for i, pid in enumerate(frame.ids)}
+    cols = await load_columns(session, scope, extract.per_infusion(scope, scale, 1))
+    rows = frame.rows_of(cols["patient_id"])
     pre, post = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
-    for pid, _k, pre_1, post_1 in await session.execute(extract.per_infusion(scope, scale, 1)):
-        i = index[pid]
-        pre[i] = np.nan if pre_1 is None else float(pre_1)
-        post[i] = np.nan if post_1 is None else float(post_1)
+    pre[rows], post[rows] = floats(cols["pre"]), floats(cols["post"])
     return np.where(np.isnan(pre), frame.baseline(scale), pre), post
 
 

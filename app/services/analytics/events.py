@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import String, case, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.schemas.common import Severity
@@ -33,34 +33,61 @@ class EventCounts:
 
 
 def _cohort_infusions(scope: Scope) -> Any:
-    coh, inf = sources.cohort(scope), sources.infusions(scope)
-    return select(inf.c.id, inf.c.number).join(coh, coh.c.id == inf.c.patient_id).subquery("cinf")
+    """id and number of the cohort's infusions (numbered among the visible ones)."""
+    inf = sources.infusions(scope)
+    stmt = select(inf.c.id, inf.c.number)
+    if scope.patient_filters:
+        coh = sources.cohort(scope)
+        stmt = stmt.join(coh, coh.c.id == inf.c.patient_id)
+    return stmt.cte("cinf")
+
+
+def _statement(scope: Scope) -> Any:
+    """Both breakdowns in one statement over the cohort's infusions, computed once.
+
+    Rows: ("k", k, None, None, infusions, with_event) per infusion number, and
+    ("type", None, type, worst severity rank, infusions, None) per type and worst severity.
+    """
+    cinf, ae = _cohort_infusions(scope), sources.adverse_events(scope)
+    rank = case(*((ae.c.severity == s, i) for i, s in enumerate(SEVERITIES)), else_=0)
+    worst_q = select(ae.c.infusion_id, ae.c.type, func.max(rank).label("worst")).group_by(
+        ae.c.infusion_id, ae.c.type
+    )
+    if scope.patient_filters:
+        # Without them every visible event belongs to a visible infusion of the cohort.
+        worst_q = worst_q.where(ae.c.infusion_id.in_(select(cinf.c.id)))
+    worst = worst_q.cte("worst")
+    hit = select(worst.c.infusion_id).group_by(worst.c.infusion_id).subquery("hit")
+    per_k = (
+        select(
+            literal("k", String).label("kind"),
+            cinf.c.number.label("k"),
+            null().label("type"),
+            null().label("worst"),
+            func.count().label("n"),
+            func.count(hit.c.infusion_id).label("with_event"),
+        )
+        .outerjoin(hit, hit.c.infusion_id == cinf.c.id)
+        .group_by(cinf.c.number)
+    )
+    by_type = select(
+        literal("type", String),
+        null(),
+        worst.c.type,
+        worst.c.worst,
+        func.count(),
+        null(),
+    ).group_by(worst.c.type, worst.c.worst)
+    return per_k.union_all(by_type)
 
 
 async def count_events(session: AsyncSession, scope: Scope) -> EventCounts:
-    """Two grouped queries: infusions (with / without events) by number, and by type."""
-    cinf, ae = _cohort_infusions(scope), sources.adverse_events(scope)
-    per_k = (
-        select(
-            cinf.c.number, func.count(distinct(cinf.c.id)), func.count(distinct(ae.c.infusion_id))
-        )
-        .outerjoin(ae, ae.c.infusion_id == cinf.c.id)
-        .group_by(cinf.c.number)
-    )
+    """Infusions by number (with and without events) and by type and worst severity."""
     counts = EventCounts()
-    for k, n, with_event in await session.execute(per_k):
-        counts.infusions_by_k[int(k)] = int(n)
-        counts.with_event_by_k[int(k)] = int(with_event)
-    rank = case(*((ae.c.severity == s, i) for i, s in enumerate(SEVERITIES)), else_=0)
-    worst = (
-        select(ae.c.infusion_id, ae.c.type, func.max(rank).label("worst"))
-        .join(cinf, cinf.c.id == ae.c.infusion_id)
-        .group_by(ae.c.infusion_id, ae.c.type)
-        .subquery("worst")
-    )
-    by_type = select(worst.c.type, worst.c.worst, func.count()).group_by(
-        worst.c.type, worst.c.worst
-    )
-    for kind, rank_value, n in await session.execute(by_type):
-        counts.by_type.setdefault(kind, {})[SEVERITIES[int(rank_value)]] = int(n)
+    for kind, k, type_, worst, n, with_event in await session.execute(_statement(scope)):
+        if kind == "k":
+            counts.infusions_by_k[int(k)] = int(n)
+            counts.with_event_by_k[int(k)] = int(with_event)
+        else:
+            counts.by_type.setdefault(type_, {})[SEVERITIES[int(worst)]] = int(n)
     return counts

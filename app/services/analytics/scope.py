@@ -53,6 +53,14 @@ class Scope:
     dialect: str
 
     @property
+    def patient_filters(self) -> bool:
+        """Whether anything beyond the site and the instant narrows the patients."""
+        f = self.filters
+        return any(v is not None for v in (f.condition, f.sex, f.first_from, f.first_to)) or bool(
+            f.min_infusions
+        )
+
+    @property
     def first_after(self) -> dt.datetime | None:
         """Infusion 1 must start at or after midnight UTC of `from`."""
         day = self.filters.first_from

@@ -48,3 +48,10 @@ def month_of(scope: Scope, days: Any) -> Any:
     # Only positive day counts reach here, where truncation (SQLite's CAST) equals floor.
     whole = func.floor(ratio) if scope.dialect == "postgresql" else ratio
     return cast(whole, Integer)
+
+
+def year_of(scope: Scope, instant: Any) -> Any:
+    """The calendar year of an instant, in UTC."""
+    if scope.dialect == "postgresql":
+        return func.date_part("year", func.timezone("UTC", instant), type_=Float)
+    return cast(func.strftime("%Y", instant), Integer)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.analytics import blocks, disclosure, extract
 from app.services.analytics.by_infusion import INSTRUMENTS
-from app.services.analytics.frames import load_patients
+from app.services.analytics.frames import floats, load_columns, load_patients
 from app.services.analytics.scope import Scope, envelope
 from app.stats import mixed_model
 
@@ -23,9 +23,9 @@ async def trajectory(
     n = len(frame)
     points = np.full((n, max_month + 1), np.nan)
     points[:, 0] = frame.baseline(scale)
-    index = {pid: i for i, pid in enumerate(frame.ids)}
-    for pid, m, value in await session.execute(extract.monthly(scope, scale, max_month)):
-        points[index[pid], int(m)] = value
+    cols = await load_columns(session, scope, extract.monthly(scope, scale, max_month))
+    months = np.array(cols["m"], dtype=np.intp)
+    points[frame.rows_of(cols["patient_id"]), months] = floats(cols["value"])
     depressed = frame.depressed(threshold)
     body: dict[str, Any] = envelope(
         scope,
