@@ -104,8 +104,11 @@ def reference_bootstrap(
     return [float(q) for q in np.percentile(products, [2.5, 97.5])], len(products)
 
 
-# 4,000 patients take more than one batch of replicates.
-@pytest.mark.parametrize(("n", "n_boot", "seed"), [(60, 300, 42), (4_000, 600, 3)])
+# 4,000 patients take more than one batch of replicates per stream; 130 replicates, three
+# streams.
+@pytest.mark.parametrize(
+    ("n", "n_boot", "seed"), [(60, 300, 42), (4_000, 600, 3), (20_001, 130, 4)]
+)
 def test_bootstrap_equals_a_per_replicate_least_squares_reference(
     n: int, n_boot: int, seed: int
 ) -> None:
