@@ -10,6 +10,8 @@ validated and scored in a worker thread while the database writes the current on
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import itertools
 import math
 import uuid
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
+from app.demo import bulkcopy
 from app.demo.generate import DemoPatient, iter_patients
 from app.demo.prepare import Chunk, prepare
 from app.errors import Conflict
@@ -47,6 +50,7 @@ async def _store(session: AsyncSession, chunk: Chunk, earlier: list[Correction])
     await patients.create_many(session, DEMO_CALLER, chunk.patients)
     await infusions.create_many(session, DEMO_CALLER, chunk.infusions)
     await intake.insert_scored(session, DEMO_CALLER, chunk.responses)
+    await bulkcopy.write_staged(session)
 
 
 def _builder(
@@ -57,6 +61,52 @@ def _builder(
         return prepare(batch, site_ids, stratum, strata) if batch else None
 
     return build
+
+
+@contextlib.contextmanager
+def _collect_per_chunk() -> Iterator[None]:
+    """Cyclic garbage collection once per chunk instead of every 700 allocations.
+
+    A chunk allocates about a million small containers, none in a cycle, all freed by
+    reference counting; the collector's automatic passes re-scanned the live ones over and
+    over, a third of the loader's CPU. The loop collects explicitly after each chunk.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def _store_chunks(
+    sessionmaker: async_sessionmaker[Any], build: Callable[[int], Chunk | None],
+    on_progress: Callable[[int], None] | None,
+) -> int:  # fmt: skip
+    """Store chunk k while chunk k + 1 is built in a worker thread; returns the patients."""
+    upcoming = asyncio.ensure_future(asyncio.to_thread(build, 0))
+    stored, earlier = 0, list[Correction]()
+    try:
+        for stratum in itertools.count(1):
+            chunk = await upcoming
+            if chunk is None:
+                break
+            upcoming = asyncio.ensure_future(asyncio.to_thread(build, stratum))
+            async with sessionmaker() as session, session.begin():
+                await _store(session, chunk, earlier)
+            done, earlier = len(chunk.patients), chunk.corrections
+            del chunk  # before collecting: the stored chunk is garbage now
+            gc.collect(1)
+            stored += done
+            if on_progress is not None:
+                on_progress(done)
+    finally:
+        upcoming.cancel()
+    if earlier:
+        async with sessionmaker() as session, session.begin():
+            await response_service.correct_many(session, DEMO_CALLER, earlier)
+    return stored
 
 
 async def load_demo(
@@ -70,22 +120,5 @@ async def load_demo(
     async with sessionmaker() as session, session.begin():
         site_ids = await _sites(session, prefix, sites)
     build = _builder(iter_patients(patients, sites, seed), site_ids, math.ceil(patients / CHUNK))
-    upcoming = asyncio.ensure_future(asyncio.to_thread(build, 0))
-    stored, earlier = 0, list[Correction]()
-    try:
-        for stratum in itertools.count(1):
-            chunk = await upcoming
-            if chunk is None:
-                break
-            upcoming = asyncio.ensure_future(asyncio.to_thread(build, stratum))
-            async with sessionmaker() as session, session.begin():
-                await _store(session, chunk, earlier)
-            stored, earlier = stored + len(chunk.patients), chunk.corrections
-            if on_progress is not None:
-                on_progress(len(chunk.patients))
-    finally:
-        upcoming.cancel()
-    if earlier:
-        async with sessionmaker() as session, session.begin():
-            await response_service.correct_many(session, DEMO_CALLER, earlier)
-    return stored
+    with _collect_per_chunk():
+        return await _store_chunks(sessionmaker, build, on_progress)
