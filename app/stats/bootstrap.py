@@ -100,10 +100,11 @@ def indirect_ci(
 
     ``regressors`` holds the constant, X and the covariates, one row per patient. Each
     replicate is the least-squares fit on its resampled patients, computed from the patients'
-    cross-products weighted by how often they were drawn. Replicate r draws its patients with
-    ``rng.integers(0, n, size=n)`` from ``numpy.random.default_rng(seed).spawn(k)[r // 64]``,
-    the (r mod 64)-th such draw of that stream (streams run in parallel). Resamples whose
-    design is singular (say, a constant exposure) are dropped.
+    cross-products weighted by how often they were drawn. With s = STREAM_REPLICATES,
+    replicate r draws its patients with ``rng.integers(0, n, size=n)`` from
+    ``numpy.random.default_rng(seed).spawn(k)[r // s]``, the (r mod s)-th such draw of that
+    stream (streams run in parallel). Resamples whose design is singular (say, a constant
+    exposure, or a scaled design with an eigenvalue ratio under 1e-10) are dropped.
     """
     from threadpoolctl import threadpool_limits  # imported on first use, like SciPy
 

@@ -76,7 +76,8 @@ def mediation(
 
     Paths: ``a`` (M ~ X + cov), ``b`` and ``c_prime`` (Y ~ X + M + cov), ``c`` (Y ~ X + cov),
     each ``{estimate, se, ci95, p}``. The indirect effect a·b gets a percentile bootstrap CI
-    from ``numpy.random.default_rng(seed)``. Anything not identifiable from the data is None.
+    from random streams spawned by ``numpy.random.default_rng(seed)`` (see
+    :func:`app.stats.bootstrap.indirect_ci`). Anything not identifiable from the data is None.
     """
     xv, mv, yv = (np.asarray(v, dtype=float) for v in (x, m, y))
     n = xv.size
