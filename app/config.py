@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=1000, ge=1)
     page_limit_max: int = 500
     idempotency_retention_hours: int = Field(default=48, ge=24)
-    pool_size: int = Field(default=10, ge=1)
+    # Sized for 32+ concurrent requests per worker: overflow connections are closed on
+    # return, so a pool that is too small reconnects (TLS attempt, auth) under load.
+    pool_size: int = Field(default=20, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
     db_outage_retry_after: int = Field(default=5, ge=1, description="seconds, sent on 503")
     cors_origins: list[str] = Field(default_factory=list)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import StringConstraints
 
-from app.deps import AnyRole, RowReader, SessionDep, Writer
+from app.deps import AnyRole, RowReader, SessionDep, Writer, writes_staged_only
 from app.errors import NotFound
 from app.fhir import search as fhir_search
 from app.fhir import service
@@ -104,6 +104,7 @@ async def read_questionnaire(questionnaire_id: str, _caller: AnyRole) -> FhirRes
     dependencies=[Depends(_fhir_json)],
     responses=CREATE_ERRORS,
 )
+@writes_staged_only
 async def create_questionnaire_response(
     request: Request,
     session: SessionDep,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.deps import PatientDep, ResponseDep, RowReader, SessionDep, Writer
+from app.deps import PatientDep, ResponseDep, RowReader, SessionDep, Writer, writes_staged_only
 from app.idempotent import IdempotencyDep
 from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit, links
 from app.schemas.common import Page, Timepoint
@@ -43,6 +43,7 @@ RESPONSE_LINKS = links(
     response_model=ResponseRead,
     responses=NOT_FOUND | CONFLICT | RESPONSE_LINKS,
 )
+@writes_staged_only
 async def create_response(
     body: ResponseCreate,
     request: Request,
@@ -57,6 +58,7 @@ async def create_response(
 
 
 @router.post("/v1/responses/batch", response_model=BatchResult)
+@writes_staged_only
 async def create_responses_batch(
     body: BatchRequest, request: Request, session: SessionDep, caller: Writer
 ) -> BatchResult:
