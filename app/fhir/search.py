@@ -18,8 +18,8 @@ from app.fhir.outbound import questionnaire_response
 from app.fhir.questionnaire import resolve
 from app.fhir.service import patient_ref
 from app.models import Response, ResponseVersion
-from app.schemas.responses import ResponseRead
 from app.services import lookups, pagination
+from app.services.responses import to_read
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
@@ -114,18 +114,7 @@ async def search(
         session, stmt, Response.created_at, Response.id, limit=count, cursor=cursor,
         key=lambda r: (r[0].created_at, r[0].id),
     )  # fmt: skip
-    return total, [questionnaire_response(_read(h, v)) for h, v in rows], next_cursor
-
-
-def _read(head: Response, current: ResponseVersion) -> ResponseRead:
-    return ResponseRead(
-        id=head.id, patient_id=head.patient_id, infusion_id=head.infusion_id,
-        instrument=head.instrument, timepoint=head.timepoint, visit=head.visit,
-        collected_at=current.collected_at, answers=current.answers, scores=current.scores,
-        scoring_version=current.scoring_version, status=current.status,
-        version=current.version, submitted_at=head.created_at, submitted_by=head.created_by,
-        updated_at=current.recorded_at,
-    )  # fmt: skip
+    return total, [questionnaire_response(to_read(h, v)) for h, v in rows], next_cursor
 
 
 def bundle(

@@ -20,7 +20,7 @@ from app.services import audit, lookups, pagination
 from app.services.intake import check_post_time, score_answers, score_columns
 
 
-def _read(
+def to_read(
     head: Response, current: ResponseVersion, history: list[ResponseVersion] | None = None
 ) -> ResponseRead:
     return ResponseRead(
@@ -48,7 +48,7 @@ async def read(session: AsyncSession, head: Response) -> ResponseRead:
             .order_by(ResponseVersion.version)
         )
     )
-    return _read(head, versions[-1], versions)
+    return to_read(head, versions[-1], versions)
 
 
 async def list_for_patient(
@@ -79,7 +79,7 @@ async def list_for_patient(
         session, stmt, Response.created_at, Response.id, limit=limit, cursor=cursor,
         key=lambda r: (r[0].created_at, r[0].id),
     )  # fmt: skip
-    return [_read(h, v) for h, v in rows], next_cursor
+    return [to_read(h, v) for h, v in rows], next_cursor
 
 
 async def _lock_current(session: AsyncSession, head: Response) -> ResponseVersion:
