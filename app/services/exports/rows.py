@@ -36,7 +36,7 @@ from app.schemas.common import ResponseStatus
 from app.services.analytics import sources
 from app.services.analytics.scope import Scope
 
-BATCH_ROWS = 10_000  # rows fetched per round trip: a few MB of Python objects at most
+BATCH_ROWS = 5000  # rows fetched per round trip: a few MB of Python objects at most
 SECONDS_PER_DAY = 86_400.0
 OLDEST_AGE = 90  # Safe Harbor: ages of 90 and over are one category
 TIMES = ("collected_at", "t1", "enrolled_on")  # SQLite: the inputs of `day`, for Python
