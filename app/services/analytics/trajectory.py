@@ -49,24 +49,20 @@ async def trajectory(
         )
         rows.append(row)
     body["rows"] = rows
-    body["model"] = _model(frame.ids, points, depressed)
+    body["model"] = _model(points, depressed)
     return body
 
 
-def _model(ids: list[Any], points: Any, depressed: Any) -> dict[str, Any]:
+def _model(points: Any, depressed: Any) -> dict[str, Any]:
     """value ~ month * depressed + (1 | patient) on every known monthly point."""
     keep = ~np.isnan(depressed)
     rows, months = np.nonzero(~np.isnan(points) & keep[:, None])
-    fit = mixed_model(
-        [ids[i] for i in rows],
-        months.astype(float).tolist(),
-        depressed[rows].tolist(),
-        points[rows, months].tolist(),
-    )
+    # Row indices stand for patients: arrays all the way, no per-point Python objects.
+    fit = mixed_model(rows, months.astype(float), depressed[rows], points[rows, months])
     coefficients = None if fit is None else {k: v for k, v in fit.items() if k != "converged"}
     return {
         "formula": "value ~ month * depressed + (1 | patient)",
-        "n": len(set(rows.tolist())),
+        "n": int(np.unique(rows).size),
         "n_points": int(rows.size),
         "converged": None if fit is None else fit["converged"],
         "coefficients": coefficients,
