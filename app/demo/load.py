@@ -1,10 +1,11 @@
 """Store a generated cohort through the services' bulk writers, one transaction per chunk.
 
 Patients, infusions and adverse events are validated with the API's own request models;
-responses are scored and checked by the intake service and written by its multi-row insert;
-amendments and retractions go through the response service's bulk corrections (a new
-version, the current columns updated, an audit event each). The next chunk is generated,
-validated and scored in a worker thread while the database writes the current one.
+responses are scored and checked by the intake service and staged by its insert (each
+chunk's staged rows then go out by binary COPY, see bulkcopy); amendments and retractions
+go through the response service's bulk corrections (a new version, the current columns
+updated, an audit event each). The next chunk is generated, validated and scored in a
+worker thread while the database writes the current one.
 """
 
 from __future__ import annotations
