@@ -1,5 +1,6 @@
 """The REML random-intercept model checked against statsmodels' MixedLM on the same data."""
 
+import contextlib
 import json
 import warnings
 from typing import Any
@@ -64,12 +65,28 @@ def reference(data: Data, **options: Any) -> Any:
         return model.fit(reml=True, **(options or {"gtol": 1e-12}))
 
 
+def best_reference(data: Data) -> Any:
+    """statsmodels' best REML fit over several optimisers.
+
+    Near the zero-variance boundary its default gradient method can stop short of the
+    maximum (a lower log-likelihood than Powell's); the reference is whichever fit is highest.
+    """
+    fits = [reference(data)]
+    for method in ("powell", "nm"):
+        with contextlib.suppress(Exception):
+            fits.append(reference(data, method=[method], maxiter=20_000))
+    return max(fits, key=lambda f: f.llf)
+
+
 def assert_matches(result: dict[str, Any] | None, expected: Any) -> None:
     assert result is not None
     assert result["converged"] is True
     intervals = expected.conf_int()
     for term in MIXED_TERMS:
         assert result[term]["estimate"] == approx(expected.fe_params[term])
+        if np.isnan(expected.bse[term]):  # no standard error at this fit: None, never NaN
+            assert (result[term]["se"], result[term]["p"], result[term]["ci95"]) == (None,) * 3
+            continue
         assert result[term]["se"] == approx(expected.bse[term])
         assert result[term]["p"] == approx(expected.pvalues[term])
         assert result[term]["ci95"] == approx(list(intervals.loc[term]))
@@ -122,7 +139,7 @@ def test_matches_statsmodels_on_random_panels(seed: int, n_patients: int, most: 
     result = fit(data)
     if result is None:  # say, every patient in one depressed group, or one point each
         return
-    assert_matches(result, reference(data))
+    assert_matches(result, best_reference(data))
 
 
 def test_patients_are_told_apart_by_label_not_by_position() -> None:
