@@ -24,7 +24,7 @@ _json = json.JSONEncoder(default=str).encode  # json.dumps(v, default=str), buil
 def _taken(session: AsyncSession) -> list[tuple[Table, list[dict[str, Any]]]]:
     """The rows staged so far, removed from the stage (which then has nothing to write)."""
     staged: list[tuple[Table, list[dict[str, Any]]]]
-    staged = session.sync_session.info.pop(staging._KEY, [])  # the stage's own queue
+    staged = staging.take(session)
     return staged
 
 

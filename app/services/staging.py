@@ -45,6 +45,13 @@ def stage(session: Any, model: type[Any], rows: list[dict[str, Any]]) -> None:
         target.info.setdefault(_KEY, []).append((table, rows))
 
 
+def take(session: Any) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """Remove and return the staged rows, for a caller that writes them itself (bulk COPY)."""
+    target = session.sync_session if hasattr(session, "sync_session") else session
+    staged: list[tuple[Table, list[dict[str, Any]]]] = target.info.pop(_KEY, [])
+    return staged
+
+
 def _pg_array_type(column_type: TypeEngine[Any]) -> tuple[str, bool]:
     """(PostgreSQL array element type, sent as JSON text) for a column type."""
     if isinstance(column_type, TypeDecorator):
@@ -116,7 +123,7 @@ def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]
 
 
 def _write_staged(session: Session) -> None:
-    staged: list[tuple[Table, list[dict[str, Any]]]] = session.info.pop(_KEY, [])
+    staged = take(session)
     if not staged:
         return
     session.flush()  # ORM-added rows first: staged rows may reference them
