@@ -19,7 +19,7 @@ from app.fhir.questionnaire import resolve
 from app.fhir.service import patient_ref
 from app.models import Response, ResponseVersion
 from app.services import lookups, pagination
-from app.services.responses import to_read
+from app.services.responses import CURRENT_VERSION, to_read
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
@@ -93,12 +93,12 @@ async def search(
     session: AsyncSession, caller: Principal, params: Search, *, count: int, cursor: str | None
 ) -> tuple[int, list[dict[str, Any]], str | None]:
     """(total, resources of this page, cursor of the next page) within the caller's site."""
-    joined = and_(
-        ResponseVersion.response_id == Response.id, ResponseVersion.version == Response.version
-    )
     where = clauses(params)
     total_stmt = lookups.scoped(
-        select(func.count()).select_from(Response).join(ResponseVersion, joined).where(*where),
+        select(func.count())
+        .select_from(Response)
+        .join(ResponseVersion, CURRENT_VERSION)
+        .where(*where),
         Response.site_id,
         caller,
     )
@@ -106,7 +106,7 @@ async def search(
     if count == 0:
         return total, [], None
     stmt = lookups.scoped(
-        select(Response, ResponseVersion).join(ResponseVersion, joined).where(*where),
+        select(Response, ResponseVersion).join(ResponseVersion, CURRENT_VERSION).where(*where),
         Response.site_id,
         caller,
     )

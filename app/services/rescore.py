@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -12,7 +12,7 @@ from app.instruments import INSTRUMENTS
 from app.models import Response, ResponseVersion
 from app.schemas.common import ResponseStatus
 from app.services.intake import score_answers, score_columns
-from app.services.responses import append_version
+from app.services.responses import append_version, with_current_version
 
 SYSTEM = Principal(uuid.UUID(int=0), "rescore", "admin", None, None)
 
@@ -24,14 +24,7 @@ async def outdated(session: AsyncSession, *, limit: int) -> list[tuple[Response,
         for i in INSTRUMENTS.values()
     ]
     rows = await session.execute(
-        select(Response, ResponseVersion)
-        .join(
-            ResponseVersion,
-            and_(
-                ResponseVersion.response_id == Response.id,
-                ResponseVersion.version == Response.version,
-            ),
-        )
+        with_current_version()
         .where(Response.status != ResponseStatus.entered_in_error.value)
         .where(or_(*stale))
         .order_by(Response.created_at, Response.id)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Select, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -18,6 +18,15 @@ from app.schemas.common import ResponseStatus
 from app.schemas.responses import ResponseAmend, ResponseRead, ResponseRetract, ResponseVersionRead
 from app.services import audit, lookups, pagination
 from app.services.intake import check_post_time, score_answers, score_columns
+
+# A response joined with its current version (the one its head points at).
+CURRENT_VERSION = and_(
+    ResponseVersion.response_id == Response.id, ResponseVersion.version == Response.version
+)
+
+
+def with_current_version() -> Select[Response, ResponseVersion]:
+    return select(Response, ResponseVersion).join(ResponseVersion, CURRENT_VERSION)
 
 
 def to_read(
@@ -60,17 +69,7 @@ async def list_for_patient(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[ResponseRead], str | None]:
-    stmt = (
-        select(Response, ResponseVersion)
-        .join(
-            ResponseVersion,
-            and_(
-                ResponseVersion.response_id == Response.id,
-                ResponseVersion.version == Response.version,
-            ),
-        )
-        .where(Response.patient_id == patient.id)
-    )
+    stmt = with_current_version().where(Response.patient_id == patient.id)
     if instrument is not None:
         stmt = stmt.where(Response.instrument == instrument)
     if timepoint is not None:
