@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import Send
 
 from app.config import get_settings
 
@@ -103,6 +105,27 @@ def problem(
     if errors is not None:
         body["errors"] = list(errors)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    *,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """problem+json straight onto an ASGI `send`, for middleware that answers before routing."""
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    raw = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(raw)).encode()), *(headers or [])],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": raw})
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ failures."""
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -12,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import PREFIX_LENGTH, TOKEN_PREFIX
-from app.errors import PROBLEM_BASE
+from app.errors import send_problem
 from app.services import audit
 
 log = logging.getLogger("proreg.audit")
@@ -100,21 +99,11 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body: dict[str, Any] = {
-            "type": PROBLEM_BASE + "payload-too-large",
-            "title": "Request body too large",
-            "status": 413,
-            "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
-        }
-        raw = json.dumps(body).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(raw)).encode()),
-                        (b"connection", b"close")],
-        })  # fmt: skip
-        await send({"type": "http.response.body", "body": raw})
+        await send_problem(
+            send, 413, slug="payload-too-large", title="Request body too large",
+            detail=f"Request bodies are limited to {self.max_bytes} bytes.",
+            headers=[(b"connection", b"close")],
+        )  # fmt: skip
 
 
 class AuditTrail:

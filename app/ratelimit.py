@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import PROBLEM_BASE
+from app.errors import send_problem
 from app.middleware import presented_prefix
 
 EXEMPT = frozenset({"/healthz", "/readyz"})
@@ -72,18 +70,8 @@ class RateLimit:
 
 
 async def _reject(send: Send, retry_after: int) -> None:
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + "rate-limited",
-        "title": "Too many requests",
-        "status": 429,
-        "detail": f"This API key has made too many requests; retry in {retry_after} s.",
-    }
-    raw = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [(b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(raw)).encode()),
-                    (b"retry-after", str(retry_after).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": raw})
+    await send_problem(
+        send, 429, slug="rate-limited", title="Too many requests",
+        detail=f"This API key has made too many requests; retry in {retry_after} s.",
+        headers=[(b"retry-after", str(retry_after).encode())],
+    )  # fmt: skip
