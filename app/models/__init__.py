@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.clinical import AdverseEvent, Infusion, Patient, PatientVersion
 from app.models.responses import Response, ResponseVersion
 from app.models.security import ApiKey, AuditEvent, IdempotencyKey, Site
+from app.models.summary import InfusionSummary, MonthSummary, PatientSummary
 
 __all__ = [
     "AdverseEvent",
@@ -13,7 +14,10 @@ __all__ = [
     "Base",
     "IdempotencyKey",
     "Infusion",
+    "InfusionSummary",
+    "MonthSummary",
     "Patient",
+    "PatientSummary",
     "PatientVersion",
     "Response",
     "ResponseVersion",

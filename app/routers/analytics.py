@@ -16,7 +16,7 @@ from app.schemas.common import Condition, Instant, Sex, SiteCode
 from app.services import audit
 from app.services.analytics import disclosure
 from app.services.analytics import service as analytics
-from app.services.analytics.scope import Filters, Scope, resolve
+from app.services.analytics.scope import Filters, Scope
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=ERRORS | NOT_FOUND)
 
@@ -92,7 +92,7 @@ FiltersDep = Annotated[Filters, Depends(_filters)]
 
 
 async def _scope(session: SessionDep, caller: Analyst, filters: FiltersDep) -> Scope:
-    return await resolve(session, caller, filters)
+    return await analytics.scope(session, caller, filters)
 
 
 ScopeDep = Annotated[Scope, Depends(_scope)]

@@ -9,7 +9,7 @@ from sqlalchemy import String, case, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.schemas.common import Severity
-from app.services.analytics import sources
+from app.services.analytics import sources, summary
 from app.services.analytics.scope import Scope
 
 SEVERITIES = tuple(s.value for s in Severity)
@@ -34,6 +34,8 @@ class EventCounts:
 
 def _cohort_infusions(scope: Scope) -> Any:
     """id and number of the cohort's infusions (numbered among the visible ones)."""
+    if scope.summarised:
+        return summary.infusions(scope).cte("cinf")
     inf = sources.infusions(scope)
     stmt = select(inf.c.id, inf.c.number)
     if scope.patient_filters:

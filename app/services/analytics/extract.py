@@ -14,7 +14,7 @@ from sqlalchemy import Float, String, case, cast, func, select, true
 from sqlalchemy.sql import Select
 
 from app.schemas.common import Timepoint
-from app.services.analytics import pick, ranked, sources, terms
+from app.services.analytics import pick, ranked, sources, summary, terms
 from app.services.analytics.scope import Scope
 
 SCALES = terms.SCALES
@@ -33,6 +33,8 @@ def per_patient(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[Any]:
     or the `pre_infusion` of infusion 1 (no infusion: the earliest `baseline`); final: the
     latest score collected after the start of infusion 1.
     """
+    if scope.summarised:
+        return summary.per_patient(scope, scales)
     if scope.dialect != "postgresql":
         return ranked.per_patient(scope, scales)
     coh, first, resp = (
@@ -88,14 +90,17 @@ def as_arrays(stmt: Select[Any]) -> Select[*tuple[Any, ...]]:
     return select(*(func.array_agg(c).label(c.key) for c in sub.c))
 
 
-def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
-    """One row per infusion numbered up to `max_k` in the cohort: patient_id, k, pre, post.
+def per_infusion(scope: Scope, scale: str, max_k: int, *, with_id: bool = False) -> Select[Any]:
+    """One row per infusion numbered up to `max_k` in the cohort: patient_id, k, pre, post
+    (and infusion_id when asked: the summary tables are keyed by it).
 
     pre: the latest `pre_infusion` score of that infusion; post: its earliest `post_infusion`
     score (both null when there is none).
     """
+    if scope.summarised:
+        return summary.per_infusion(scope, scale, max_k)
     if scope.dialect != "postgresql":
-        return ranked.per_infusion(scope, scale, max_k)
+        return ranked.per_infusion(scope, scale, max_k, with_id=with_id)
     coh, inf, resp = sources.cohort(scope), sources.infusions(scope), sources.responses(scope)
     pre, post = Timepoint.pre_infusion.value, Timepoint.post_infusion.value
     values = (
@@ -108,16 +113,13 @@ def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
         .group_by(resp.c.infusion_id)
         .subquery("vals")
     )
-    return (
-        select(inf.c.patient_id, inf.c.number.label("k"), values.c.pre, values.c.post)
-        .join(coh, coh.c.id == inf.c.patient_id)
-        .outerjoin(values, values.c.infusion_id == inf.c.id)
-        .where(inf.c.number <= max_k)
-    )
+    return ranked.numbered_values(inf, coh, values, max_k, with_id=with_id)
 
 
 def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
     """patient_id, m, value: each patient's last score in [m, m+1) months after infusion 1."""
+    if scope.summarised:
+        return summary.monthly(scope, scale, max_month)
     if scope.dialect != "postgresql":
         return ranked.monthly(scope, scale, max_month)
     coh, resp = sources.cohort(scope), sources.responses(scope)

@@ -86,7 +86,7 @@ def _cell(both: Subquery, scale: str, kind: str) -> Any:
     return (both.c.scale == scale) & (both.c.kind == kind)
 
 
-def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
+def per_infusion(scope: Scope, scale: str, max_k: int, *, with_id: bool = False) -> Select[Any]:
     """See app.services.analytics.extract.per_infusion."""
     coh, inf, resp = sources.cohort(scope), sources.infusions(scope), sources.responses(scope)
 
@@ -114,8 +114,16 @@ def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
         for name, tp in (("pre", Timepoint.pre_infusion), ("post", Timepoint.post_infusion))
     }
     values = select(both.c.infusion_id, *pick.values()).group_by(both.c.infusion_id).subquery()
+    return numbered_values(inf, coh, values, max_k, with_id=with_id)
+
+
+def numbered_values(
+    inf: Subquery, coh: Subquery, values: Subquery, max_k: int, *, with_id: bool
+) -> Select[Any]:
+    """The cohort's infusions up to `max_k` with their pre and post values (both paths)."""
+    ids = (inf.c.id.label("infusion_id"),) if with_id else ()
     return (
-        select(inf.c.patient_id, inf.c.number.label("k"), values.c.pre, values.c.post)
+        select(*ids, inf.c.patient_id, inf.c.number.label("k"), values.c.pre, values.c.post)
         .join(coh, coh.c.id == inf.c.patient_id)
         .outerjoin(values, values.c.infusion_id == inf.c.id)
         .where(inf.c.number <= max_k)

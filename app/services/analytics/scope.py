@@ -51,6 +51,13 @@ class Scope:
     as_of: dt.datetime | None  # None: the current state of the tables
     used_at: dt.datetime  # the instant reported as `as_of`
     dialect: str
+    # Set only while the summary tables are rebuilt: read the clinical tables, these patients.
+    rebuild: tuple[uuid.UUID, ...] | None = None
+
+    @property
+    def summarised(self) -> bool:
+        """Whether the per-patient values come from the summary tables (the current state)."""
+        return self.as_of is None and self.rebuild is None
 
     @property
     def patient_filters(self) -> bool:

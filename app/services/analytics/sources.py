@@ -6,10 +6,11 @@ whether they run on the current tables or on the version history.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import String, and_, exists, func, literal, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import String, Uuid, and_, any_, bindparam, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.sql import Select, Subquery
 from sqlalchemy.sql.selectable import CTE
 
@@ -22,7 +23,19 @@ RETRACTED = ResponseStatus.entered_in_error.value
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
-def _has_condition(scope: Scope, column: Any, condition: str) -> Any:
+def among(scope: Scope, column: Any, ids: tuple[uuid.UUID, ...]) -> Any:
+    """`column` is one of `ids`: one array parameter on PostgreSQL, a list on SQLite."""
+    if scope.dialect == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Uuid)))
+    return column.in_(ids)
+
+
+def _rebuilding(scope: Scope, stmt: S, column: Any) -> S:
+    """Only the patients being summarised, when the summary tables are rebuilt."""
+    return stmt if scope.rebuild is None else stmt.where(among(scope, column, scope.rebuild))
+
+
+def has_condition(scope: Scope, column: Any, condition: str) -> Any:
     """JSON array membership, spelled per dialect."""
     if scope.dialect == "postgresql":
         return column.op("@>")(func.jsonb_build_array(literal(condition, String)))
@@ -63,17 +76,19 @@ def patients(scope: Scope) -> Subquery:
             )
             .where(Patient.created_at <= scope.as_of)
         )
+    stmt = _rebuilding(scope, stmt, Patient.id)
     if scope.site_id is not None:
         stmt = stmt.where(Patient.site_id == scope.site_id)
     if scope.filters.sex is not None:
         stmt = stmt.where(attrs.sex == scope.filters.sex)
     if scope.filters.condition is not None:
-        stmt = stmt.where(_has_condition(scope, attrs.conditions, scope.filters.condition))
+        stmt = stmt.where(has_condition(scope, attrs.conditions, scope.filters.condition))
     return stmt.subquery("pat")
 
 
 def _visible(scope: Scope, stmt: S) -> S:
     """Infusions of the caller's site that existed at `as_of`."""
+    stmt = _rebuilding(scope, stmt, Infusion.patient_id)
     if scope.site_id is not None:
         stmt = stmt.where(Infusion.site_id == scope.site_id)
     if scope.as_of is not None:
@@ -171,6 +186,7 @@ def responses(scope: Scope) -> CTE:
             Response.hads_anxiety,
             Response.hads_depression,
         ).where(Response.status != RETRACTED)
+        stmt = _rebuilding(scope, stmt, Response.patient_id)
     else:
         v = ResponseVersion
         # The latest version recorded by then: one sort of the history, whatever its size.
@@ -208,7 +224,8 @@ def responses(scope: Scope) -> CTE:
     if scope.site_id is not None:
         stmt = stmt.where(Response.site_id == scope.site_id)
     # A CTE: the unpivot by scale reads it three times, the database computes it once.
-    return stmt.cte("resp")
+    # Unnamed, so that one statement may hold several (the summary rebuild does).
+    return stmt.cte()
 
 
 def adverse_events(scope: Scope) -> Subquery:

@@ -1,0 +1,92 @@
+"""The extractions of app.services.analytics.extract, read from the summary tables.
+
+Each function returns the same columns as its counterpart over the clinical tables, so the
+endpoints cannot tell the two apart; only the cost differs: one row per patient (or per
+infusion, or per patient and month) instead of every response. The tables are brought up to
+date by app.services.analytics.refresh before an analysis reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, cast, select
+from sqlalchemy.sql import Select, Subquery
+
+from app.models.summary import InfusionSummary, MonthSummary, PatientSummary
+from app.services.analytics import sources, terms
+from app.services.analytics.scope import Scope
+
+
+def cohort(scope: Scope) -> Subquery:
+    """The patients of the analysis with their values: the columns of sources.cohort plus
+    `{scale}_{baseline|final}` for every scale."""
+    ps = PatientSummary
+    stmt = select(
+        ps.patient_id.label("id"),
+        ps.site_id,
+        ps.birth_year,
+        ps.sex,
+        ps.conditions,
+        ps.n_infusions,
+        ps.t1,
+        ps.inf1,
+        ps.dose_sum,
+        ps.dose_known,
+        *(getattr(ps, f"{s}_{k}") for s in terms.SCALES for k in terms.KINDS),
+    )
+    f = scope.filters
+    if scope.site_id is not None:
+        stmt = stmt.where(ps.site_id == scope.site_id)
+    if f.sex is not None:
+        stmt = stmt.where(ps.sex == f.sex)
+    if f.condition is not None:
+        stmt = stmt.where(sources.has_condition(scope, ps.conditions, f.condition))
+    if f.min_infusions:
+        stmt = stmt.where(ps.n_infusions >= f.min_infusions)
+    if scope.first_after is not None:
+        stmt = stmt.where(ps.t1 >= scope.first_after)
+    if scope.first_before is not None:
+        stmt = stmt.where(ps.t1 < scope.first_before)
+    return stmt.subquery("coh")
+
+
+def per_patient(scope: Scope, scales: tuple[str, ...]) -> Select[Any]:
+    """See app.services.analytics.extract.per_patient."""
+    coh = cohort(scope)
+    kept = {f"{s}_{k}" for s in scales for k in terms.KINDS}
+    dropped = {f"{s}_{k}" for s in terms.SCALES for k in terms.KINDS} - kept
+    return select(*(c for c in coh.c if c.key not in dropped))
+
+
+def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
+    """See app.services.analytics.extract.per_infusion."""
+    coh, inf = cohort(scope), InfusionSummary
+    return (
+        select(
+            inf.patient_id,
+            inf.k,
+            getattr(inf, f"{scale}_pre").label("pre"),
+            getattr(inf, f"{scale}_post").label("post"),
+        )
+        .join(coh, coh.c.id == inf.patient_id)
+        .where(inf.k <= max_k)
+    )
+
+
+def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
+    """See app.services.analytics.extract.monthly."""
+    coh, value = cohort(scope), getattr(MonthSummary, scale)
+    return (
+        select(MonthSummary.patient_id, MonthSummary.m, cast(value, Float).label("value"))
+        .join(coh, coh.c.id == MonthSummary.patient_id)
+        .where(value.is_not(None), MonthSummary.m <= max_month)
+    )
+
+
+def infusions(scope: Scope) -> Select[*tuple[Any, ...]]:
+    """id and number of every infusion of the cohort."""
+    coh, inf = cohort(scope), InfusionSummary
+    return select(inf.infusion_id.label("id"), inf.k.label("number")).join(
+        coh, coh.c.id == inf.patient_id
+    )
