@@ -22,7 +22,8 @@ from app.routers.exports import export_response
 from app.schemas.common import Condition, Sex
 from app.schemas.reports import DashboardQuery
 from app.services import audit
-from app.services.analytics.scope import Filters, resolve
+from app.services.analytics import service as analytics
+from app.services.analytics.scope import Filters
 from app.services.reports.dashboard import STRATA, panels
 from app.services.reports.render import SECURITY_HEADERS, render
 
@@ -75,7 +76,7 @@ async def show_dashboard(request: Request, session: SessionDep) -> Response:
     }  # fmt: skip
     try:
         q = _query(request)
-        scope = await resolve(session, caller, _filters(q))
+        scope = await analytics.scope(session, caller, _filters(q))
         shown = await panels(session, scope, threshold=q.threshold, min_cell=min_cell)
     except ValidationError as exc:
         fields = ", ".join(str(e["loc"][0]) for e in exc.errors())

@@ -82,3 +82,22 @@ def assert_difference(block: dict[str, Any], a: Sequence[float], b: Sequence[flo
 
 def pct(k: int, n: int) -> float | None:
     return round(100 * k / n, 1) if n else None
+
+
+def assert_same_body(summary: Any, extracted: Any, where: str) -> None:
+    """Two analytics bodies are equal, floats to 1e-9: two paths may add the same values in
+    another order."""
+    if isinstance(summary, dict):
+        assert isinstance(extracted, dict), where
+        assert summary.keys() == extracted.keys(), where
+        for key in summary:
+            assert_same_body(summary[key], extracted[key], f"{where}.{key}")
+    elif isinstance(summary, list):
+        assert isinstance(extracted, list), where
+        assert len(summary) == len(extracted), where
+        for i, (a, b) in enumerate(zip(summary, extracted, strict=True)):
+            assert_same_body(a, b, f"{where}[{i}]")
+    elif isinstance(summary, float):
+        assert extracted == pytest.approx(summary, rel=1e-9, abs=1e-12), where
+    else:
+        assert summary == extracted, where

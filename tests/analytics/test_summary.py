@@ -13,10 +13,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.analytics.check import approx
+from tests.analytics.check import approx, assert_same_body
 from tests.analytics.model import Cohort, Pat
 from tests.support import Api, Registry, hads
 
@@ -36,31 +35,13 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _same(summary: Any, extracted: Any, where: str) -> None:
-    """Equal, floats to 1e-9 (the two paths may add the same values in another order)."""
-    if isinstance(summary, dict):
-        assert isinstance(extracted, dict), where
-        assert summary.keys() == extracted.keys(), where
-        for key in summary:
-            _same(summary[key], extracted[key], f"{where}.{key}")
-    elif isinstance(summary, list):
-        assert isinstance(extracted, list), where
-        assert len(summary) == len(extracted), where
-        for i, (a, b) in enumerate(zip(summary, extracted, strict=True)):
-            _same(a, b, f"{where}[{i}]")
-    elif isinstance(summary, float):
-        assert extracted == pytest.approx(summary, rel=1e-9, abs=1e-12), where
-    else:
-        assert summary == extracted, where
-
-
 def _check(api: Api, cohort: Cohort) -> None:
     now = dt.datetime.now(dt.UTC).isoformat()
     for path, params in QUERIES:
         summary = api.ok("GET", f"/v1/analytics/{path}", params=params)
         extracted = api.ok("GET", f"/v1/analytics/{path}", params={**params, "as_of": now})
         summary.pop("as_of"), extracted.pop("as_of")
-        _same(summary, extracted, f"{path} {params}")
+        assert_same_body(summary, extracted, f"{path} {params}")
     pain = api.ok("GET", "/v1/analytics/cohort")["scales"]["pain"]
     for kind in ("baseline", "final", "change"):
         values = [getattr(p, kind)("pain") for p in cohort.patients]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String, case, cast, func, select, true
-from sqlalchemy.sql import Select
+from sqlalchemy import Float, String, case, cast, func, or_, select, true
+from sqlalchemy.sql import Select, Subquery
 
 from app.schemas.common import Timepoint
 from app.services.analytics import pick, ranked, sources, summary, terms
@@ -90,52 +90,80 @@ def as_arrays(stmt: Select[Any]) -> Select[*tuple[Any, ...]]:
     return select(*(func.array_agg(c).label(c.key) for c in sub.c))
 
 
-def per_infusion(scope: Scope, scale: str, max_k: int, *, with_id: bool = False) -> Select[Any]:
-    """One row per infusion numbered up to `max_k` in the cohort: patient_id, k, pre, post
-    (and infusion_id when asked: the summary tables are keyed by it).
+def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
+    """One row per infusion numbered up to `max_k` in the cohort: patient_id, k, pre, post.
 
     pre: the latest `pre_infusion` score of that infusion; post: its earliest `post_infusion`
     score (both null when there is none).
     """
     if scope.summarised:
         return summary.per_infusion(scope, scale, max_k)
+    values = infusion_values(scope, (scale,))
+    pre, post = values.c[f"{scale}_pre"], values.c[f"{scale}_post"]
+    return numbered(scope, values, max_k).add_columns(pre.label("pre"), post.label("post"))
+
+
+def numbered(scope: Scope, values: Subquery, max_k: int) -> Select[Any]:
+    """patient_id and k of the cohort's infusions up to `max_k`, joined to their `values`."""
+    coh, inf = sources.cohort(scope), sources.infusions(scope)
+    return (
+        select(inf.c.patient_id, inf.c.number.label("k"))
+        .join(coh, coh.c.id == inf.c.patient_id)
+        .outerjoin(values, values.c.infusion_id == inf.c.id)
+        .where(inf.c.number <= max_k)
+    )
+
+
+def infusion_values(scope: Scope, scales: tuple[str, ...]) -> Subquery:
+    """infusion_id and `{scale}_pre`, `{scale}_post` for every infusion with such a score."""
     if scope.dialect != "postgresql":
-        return ranked.per_infusion(scope, scale, max_k, with_id=with_id)
-    coh, inf, resp = sources.cohort(scope), sources.infusions(scope), sources.responses(scope)
+        return ranked.infusion_values(scope, scales)
+    resp = sources.responses(scope)
     pre, post = Timepoint.pre_infusion.value, Timepoint.post_infusion.value
-    values = (
-        select(
-            resp.c.infusion_id,
-            _value_at(resp, scale, resp.c.timepoint == pre, latest=True).label("pre"),
-            _value_at(resp, scale, resp.c.timepoint == post, latest=False).label("post"),
+    picks = [
+        _value_at(resp, scale, resp.c.timepoint == when, latest=when == pre).label(
+            f"{scale}_{name}"
         )
+        for scale in scales
+        for name, when in (("pre", pre), ("post", post))
+    ]
+    return (
+        select(resp.c.infusion_id, *picks)
         .where(resp.c.infusion_id.is_not(None), resp.c.timepoint.in_((pre, post)))
         .group_by(resp.c.infusion_id)
         .subquery("vals")
     )
-    return ranked.numbered_values(inf, coh, values, max_k, with_id=with_id)
 
 
 def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
     """patient_id, m, value: each patient's last score in [m, m+1) months after infusion 1."""
     if scope.summarised:
         return summary.monthly(scope, scale, max_month)
-    if scope.dialect != "postgresql":
-        return ranked.monthly(scope, scale, max_month)
-    coh, resp = sources.cohort(scope), sources.responses(scope)
-    days = terms.days_after(scope, resp.c.collected_at, coh.c.t1)
-    month = terms.month_of(scope, days)
+    coh, points = sources.cohort(scope), month_values(scope, (scale,), max_month)
     return (
-        select(
-            resp.c.patient_id,
-            month.label("m"),
-            cast(_value_at(resp, scale, true(), latest=True), Float).label("value"),
-        )
-        .join(coh, coh.c.id == resp.c.patient_id)
+        select(points.c.patient_id, points.c.m, points.c[scale].label("value"))
+        .join(coh, coh.c.id == points.c.patient_id)
+        .where(points.c[scale].is_not(None))
+    )
+
+
+def month_values(scope: Scope, scales: tuple[str, ...], max_month: int) -> Subquery:
+    """patient_id, m and the last score of each scale in month m = 1 … max_month after the
+    start of infusion 1 (null when the patient has none that month), in one grouped pass."""
+    if scope.dialect != "postgresql":
+        return ranked.month_values(scope, scales, max_month)
+    first, resp = sources.first_infusions(scope), sources.responses(scope)
+    days = terms.days_after(scope, resp.c.collected_at, first.c.t1)
+    month = terms.month_of(scope, days)
+    picks = [cast(_value_at(resp, s, true(), latest=True), Float).label(s) for s in scales]
+    return (
+        select(resp.c.patient_id, month.label("m"), *picks)
+        .join(first, first.c.patient_id == resp.c.patient_id)
         .where(
-            resp.c[scale].is_not(None),
+            or_(*(resp.c[s].is_not(None) for s in scales)),
             days >= terms.MONTH_DAYS,
             days < (max_month + 1) * terms.MONTH_DAYS,
         )
         .group_by(resp.c.patient_id, month)
+        .subquery("points")
     )

@@ -86,11 +86,11 @@ def _cell(both: Subquery, scale: str, kind: str) -> Any:
     return (both.c.scale == scale) & (both.c.kind == kind)
 
 
-def per_infusion(scope: Scope, scale: str, max_k: int, *, with_id: bool = False) -> Select[Any]:
-    """See app.services.analytics.extract.per_infusion."""
-    coh, inf, resp = sources.cohort(scope), sources.infusions(scope), sources.responses(scope)
+def infusion_values(scope: Scope, scales: tuple[str, ...]) -> Subquery:
+    """See app.services.analytics.extract.infusion_values."""
+    resp = sources.responses(scope)
 
-    def ranked(timepoint: Timepoint, latest: bool) -> Select[Any]:
+    def first(scale: str, timepoint: Timepoint, latest: bool) -> Select[Any]:
         order = _order(resp.c.collected_at, resp.c.created_at, resp.c[scale], latest)
         sub = (
             select(
@@ -101,56 +101,55 @@ def per_infusion(scope: Scope, scale: str, max_k: int, *, with_id: bool = False)
             .where(resp.c.timepoint == timepoint.value, resp.c[scale].is_not(None))
             .subquery()
         )
-        kind = literal(timepoint.value, String).label("kind")
-        return select(sub.c.infusion_id, kind, sub.c.value).where(sub.c.rn == 1)
+        name = literal(f"{scale}_{timepoint.value}", String).label("name")
+        return select(sub.c.infusion_id, name, sub.c.value).where(sub.c.rn == 1)
 
-    both = (
-        ranked(Timepoint.pre_infusion, True)
-        .union_all(ranked(Timepoint.post_infusion, False))
-        .subquery("both")
-    )
-    pick = {
-        name: func.max(case((both.c.kind == tp.value, both.c.value))).label(name)
-        for name, tp in (("pre", Timepoint.pre_infusion), ("post", Timepoint.post_infusion))
-    }
-    values = select(both.c.infusion_id, *pick.values()).group_by(both.c.infusion_id).subquery()
-    return numbered_values(inf, coh, values, max_k, with_id=with_id)
-
-
-def numbered_values(
-    inf: Subquery, coh: Subquery, values: Subquery, max_k: int, *, with_id: bool
-) -> Select[Any]:
-    """The cohort's infusions up to `max_k` with their pre and post values (both paths)."""
-    ids = (inf.c.id.label("infusion_id"),) if with_id else ()
-    return (
-        select(*ids, inf.c.patient_id, inf.c.number.label("k"), values.c.pre, values.c.post)
-        .join(coh, coh.c.id == inf.c.patient_id)
-        .outerjoin(values, values.c.infusion_id == inf.c.id)
-        .where(inf.c.number <= max_k)
-    )
+    kinds = (("pre", Timepoint.pre_infusion, True), ("post", Timepoint.post_infusion, False))
+    parts = [first(scale, tp, latest) for scale in scales for _, tp, latest in kinds]
+    both = parts[0].union_all(*parts[1:]).subquery("both")
+    columns = [
+        func.max(case((both.c.name == f"{scale}_{tp.value}", both.c.value))).label(
+            f"{scale}_{kind}"
+        )
+        for scale in scales
+        for kind, tp, _ in kinds
+    ]
+    return select(both.c.infusion_id, *columns).group_by(both.c.infusion_id).subquery("vals")
 
 
-def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
-    """See app.services.analytics.extract.monthly."""
-    coh, resp = sources.cohort(scope), sources.responses(scope)
-    days = terms.days_after(scope, resp.c.collected_at, coh.c.t1)
+def month_values(scope: Scope, scales: tuple[str, ...], max_month: int) -> Subquery:
+    """See app.services.analytics.extract.month_values."""
+    first, resp = sources.first_infusions(scope), sources.responses(scope)
+    days = terms.days_after(scope, resp.c.collected_at, first.c.t1)
     month = terms.month_of(scope, days)
-    order = _order(resp.c.collected_at, resp.c.created_at, resp.c[scale], latest=True)
-    ranked = (
-        select(
-            resp.c.patient_id,
-            month.label("m"),
-            cast(resp.c[scale], Float).label("value"),
-            func.row_number()
-            .over(partition_by=(resp.c.patient_id, month), order_by=order)
-            .label("rn"),
+
+    def last(scale: str) -> Select[Any]:
+        order = _order(resp.c.collected_at, resp.c.created_at, resp.c[scale], latest=True)
+        sub = (
+            select(
+                resp.c.patient_id,
+                month.label("m"),
+                cast(resp.c[scale], Float).label("value"),
+                func.row_number()
+                .over(partition_by=(resp.c.patient_id, month), order_by=order)
+                .label("rn"),
+            )
+            .join(first, first.c.patient_id == resp.c.patient_id)
+            .where(
+                resp.c[scale].is_not(None),
+                days >= terms.MONTH_DAYS,
+                days < (max_month + 1) * terms.MONTH_DAYS,
+            )
+            .subquery()
         )
-        .join(coh, coh.c.id == resp.c.patient_id)
-        .where(
-            resp.c[scale].is_not(None),
-            days >= terms.MONTH_DAYS,
-            days < (max_month + 1) * terms.MONTH_DAYS,
-        )
-        .subquery()
+        name = literal(scale, String).label("name")
+        return select(sub.c.patient_id, sub.c.m, name, sub.c.value).where(sub.c.rn == 1)
+
+    parts = [last(scale) for scale in scales]
+    both = parts[0].union_all(*parts[1:]).subquery("both")
+    columns = [func.max(case((both.c.name == s, both.c.value))).label(s) for s in scales]
+    return (
+        select(both.c.patient_id, both.c.m, *columns)
+        .group_by(both.c.patient_id, both.c.m)
+        .subquery("points")
     )
-    return select(ranked.c.patient_id, ranked.c.m, ranked.c.value).where(ranked.c.rn == 1)

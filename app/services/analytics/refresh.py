@@ -21,41 +21,48 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Float, cast, delete, func, insert, null, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
 
+from app.models import Patient
 from app.models.summary import MAX_MONTH, InfusionSummary, MonthSummary, PatientSummary, stale
 from app.services.analytics import extract, sources, terms
-from app.services.analytics.scope import WORK_MEM, Filters, Scope
+from app.services.analytics.scope import Filters, Scope
 
 # Any number identifying "the summary refresh" among this database's advisory locks.
 LOCK_KEY = 0x70726F7265  # "prore"
 # Patients recomputed per statement: large enough to amortise each statement, small enough
 # for the parameter limits (the ids appear four times in a statement on SQLite).
 CHUNK = 5000
-# Infusion numbers are unbounded; the summary keeps them all.
-ALL_K = 1_000_000
+# From a quarter of the patients stale on (after a bulk load, an import, an upgrade),
+# recomputing everyone in whole-table passes is cheaper than looking each patient up.
+REBUILD_ALL_RATIO = 4
+# Whole-table hash aggregates (one group per patient and month) must not spill to disk.
+REBUILD_WORK_MEM = "256MB"
 
 
 async def refresh(session: AsyncSession) -> int:
     """Recompute the summary of every patient written to since the last refresh.
 
-    Returns the number of patients recomputed. On PostgreSQL this runs in a transaction of its
-    own (committed before the analysis reads); on SQLite, where writers are serialised anyway,
-    inside the request's transaction.
+    Returns the number of patients recomputed. It is committed before the analysis reads, so
+    no analysis holds a lock while it computes: on PostgreSQL in a transaction of its own; on
+    SQLite, whose single write lock this session may already hold (API key bookkeeping), by
+    committing the session right away.
     """
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
-        return await drain(await session.connection())
+    # Most analyses follow no write: a plain read answers that without taking any lock.
+    if (await session.execute(select(stale.c.patient_id).limit(1))).first() is None:
+        return 0
+    if session.get_bind().dialect.name != "postgresql":
+        refreshed = await drain(await session.connection())
+        await session.commit()
+        return refreshed
     engine = session.bind
     assert isinstance(engine, AsyncEngine)
     async with engine.begin() as conn:
-        if not (await conn.execute(select(stale.c.patient_id).limit(1))).first():
-            return 0
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
         await conn.execute(text("SET LOCAL jit = off"))
-        await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        await conn.execute(text(f"SET LOCAL work_mem = '{REBUILD_WORK_MEM}'"))
         return await drain(conn)
 
 
@@ -63,19 +70,36 @@ async def drain(conn: AsyncConnection) -> int:
     """Take the stale patients and recompute their summary rows, in the caller's transaction."""
     taken = await conn.execute(delete(stale).returning(stale.c.patient_id))
     patients = sorted(set(taken.scalars()))
-    for chunk in _chunks(patients):
-        scope = Scope(Filters(), None, None, dt.datetime.now(dt.UTC), conn.dialect.name, chunk)
-        for table in (PatientSummary, InfusionSummary, MonthSummary):
-            column = table.__table__.c.patient_id
-            await conn.execute(delete(table).where(sources.among(scope, column, chunk)))
-        for table, rows in (
-            (PatientSummary, _patients(scope)),
-            (InfusionSummary, _infusions(scope)),
-            (MonthSummary, _months(scope)),
-        ):
-            sub = rows.subquery("rows")
-            await conn.execute(insert(table).from_select(list(sub.c.keys()), select(sub)))
+    if not patients:
+        return 0
+    everyone = (await conn.execute(select(func.count()).select_from(Patient))).scalar_one()
+    if len(patients) * REBUILD_ALL_RATIO >= everyone:
+        await _rebuild(conn, None)
+    else:
+        for chunk in _chunks(patients):
+            await _rebuild(conn, chunk)
     return len(patients)
+
+
+async def _rebuild(conn: AsyncConnection, patients: tuple[uuid.UUID, ...] | None) -> None:
+    """Recompute the summary rows of these patients (None: of everyone)."""
+    now, dialect = dt.datetime.now(dt.UTC), conn.dialect.name
+    scope = Scope(Filters(), None, None, now, dialect, patients)
+    for table in (PatientSummary, InfusionSummary, MonthSummary):
+        if patients is not None:
+            column = table.__table__.c.patient_id
+            await conn.execute(delete(table).where(sources.among(scope, column, patients)))
+        elif dialect == "postgresql":
+            await conn.execute(text(f"TRUNCATE {table.__tablename__}"))
+        else:
+            await conn.execute(delete(table))
+    for table, rows in (
+        (PatientSummary, _patients(scope)),
+        (InfusionSummary, _infusions(scope)),
+        (MonthSummary, _months(scope)),
+    ):
+        sub = rows.subquery("rows")
+        await conn.execute(insert(table).from_select(list(sub.c.keys()), select(sub)))
 
 
 def _chunks(ids: list[uuid.UUID]) -> Iterator[tuple[uuid.UUID, ...]]:
@@ -102,33 +126,16 @@ def _patients(scope: Scope) -> Select[Any]:
 
 
 def _infusions(scope: Scope) -> Select[Any]:
-    """Every infusion with its number and pre/post per scale (one extraction per scale)."""
-    first, *rest = (
-        extract.per_infusion(scope, s, ALL_K, with_id=True).subquery(s) for s in terms.SCALES
+    """Every infusion with its number and pre/post per scale, in one pass over the responses."""
+    values = extract.infusion_values(scope, terms.SCALES)
+    inf = sources.infusions(scope)
+    return (
+        select(inf.c.id.label("infusion_id"), inf.c.patient_id, inf.c.number.label("k"))
+        .add_columns(*(c for c in values.c if c.key != "infusion_id"))
+        .outerjoin(values, values.c.infusion_id == inf.c.id)
     )
-    stmt = select(first.c.infusion_id, first.c.patient_id, first.c.k)
-    for scale, sub in zip(terms.SCALES, (first, *rest), strict=True):
-        stmt = stmt.add_columns(sub.c.pre.label(f"{scale}_pre"), sub.c.post.label(f"{scale}_post"))
-    for sub in rest:
-        stmt = stmt.join(sub, sub.c.infusion_id == first.c.infusion_id)
-    return stmt
 
 
 def _months(scope: Scope) -> Select[Any]:
     """Monthly points of every scale, one row per patient and month."""
-    none = cast(null(), Float)
-    parts = [
-        select(
-            mo.c.patient_id,
-            mo.c.m,
-            *((mo.c.value if other == scale else none).label(other) for other in terms.SCALES),
-        )
-        for scale in terms.SCALES
-        for mo in [extract.monthly(scope, scale, MAX_MONTH).subquery(f"mo_{scale}")]
-    ]
-    both = parts[0].union_all(*parts[1:]).subquery("points")
-    return select(
-        both.c.patient_id,
-        both.c.m,
-        *(func.max(both.c[s]).label(s) for s in terms.SCALES),
-    ).group_by(both.c.patient_id, both.c.m)
+    return select(extract.month_values(scope, terms.SCALES, MAX_MONTH))

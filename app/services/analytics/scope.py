@@ -53,11 +53,14 @@ class Scope:
     dialect: str
     # Set only while the summary tables are rebuilt: read the clinical tables, these patients.
     rebuild: tuple[uuid.UUID, ...] | None = None
+    # Set once the summary tables were refreshed for this analysis (analytics.service.scope).
+    # Without it the values are extracted from the clinical tables: slower, never stale.
+    fresh: bool = False
 
     @property
     def summarised(self) -> bool:
         """Whether the per-patient values come from the summary tables (the current state)."""
-        return self.as_of is None and self.rebuild is None
+        return self.fresh and self.as_of is None and self.rebuild is None
 
     @property
     def patient_filters(self) -> bool:

@@ -1,5 +1,7 @@
 """Entry points of the analytics endpoints, one per route."""
 
+import dataclasses
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -27,6 +29,7 @@ async def scope(session: AsyncSession, caller: Principal, filters: Filters) -> S
     """What an analysis covers; for the current state, with the summary tables brought up to
     date with every write committed so far."""
     resolved = await resolve(session, caller, filters)
-    if resolved.summarised:
-        await refresh.refresh(session)
-    return resolved
+    if resolved.as_of is not None:
+        return resolved
+    await refresh.refresh(session)
+    return dataclasses.replace(resolved, fresh=True)
