@@ -1,10 +1,11 @@
 """Per-patient analytics values, derived from the clinical tables and kept beside them.
 
 These tables hold no clinical fact of their own: every row is recomputed from patients,
-infusions and current response versions (app.services.analytics.summary), so they may be
-rewritten freely. Database triggers on the clinical tables list the patients a write touched
-in `analytics_stale`; the next analytics request recomputes exactly those patients before it
-reads, so a summary is never older than the last committed write it could see.
+infusions, adverse events and current response versions (app.services.analytics.refresh),
+so they may be rewritten freely. Database triggers on the clinical tables list the patients a
+write touched in `analytics_stale`; the next analytics request recomputes exactly those
+patients before it reads, so a summary is never older than the last committed write it could
+see.
 """
 
 from __future__ import annotations
@@ -56,12 +57,25 @@ class InfusionSummary(Base):
     infusion_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     patient_id: Mapped[uuid.UUID]
     k: Mapped[int] = mapped_column(Integer)
+    n_events: Mapped[int] = mapped_column(Integer)  # adverse events recorded on it
     pain_pre: Mapped[float | None] = mapped_column(Float)
     pain_post: Mapped[float | None] = mapped_column(Float)
     hads_anxiety_pre: Mapped[float | None] = mapped_column(Float)
     hads_anxiety_post: Mapped[float | None] = mapped_column(Float)
     hads_depression_pre: Mapped[float | None] = mapped_column(Float)
     hads_depression_post: Mapped[float | None] = mapped_column(Float)
+
+
+class EventSummary(Base):
+    """The worst severity of each type of adverse event on each infusion that had one."""
+
+    __tablename__ = "analytics_events"
+    __table_args__ = (Index("ix_analytics_events_patient_id", "patient_id"),)
+
+    infusion_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    patient_id: Mapped[uuid.UUID]
+    worst: Mapped[int] = mapped_column(Integer)  # index in app.services.analytics.events
 
 
 class MonthSummary(Base):
@@ -81,4 +95,4 @@ class MonthSummary(Base):
 # drained by the refresh.
 stale: Table = Table("analytics_stale", metadata, Column("patient_id", Uuid, nullable=False))
 
-SUMMARY_TABLES: tuple[Any, ...] = (PatientSummary, InfusionSummary, MonthSummary)
+SUMMARY_TABLES: tuple[Any, ...] = (PatientSummary, InfusionSummary, EventSummary, MonthSummary)

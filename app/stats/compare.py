@@ -2,12 +2,12 @@
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from app.stats.describe import Block, finite_or_none, t_half_width
+from app.stats.describe import Block, Values, finite_or_none, t_half_width
 
 
 def _quiet_pvalue(test: Callable[[], Any]) -> float | None:
@@ -32,7 +32,7 @@ def _sum_of_squares(data: np.ndarray[Any, np.dtype[np.float64]]) -> float:
     return float(np.sum((data - data.mean()) ** 2))
 
 
-def paired_tests(deltas: Sequence[float]) -> Block:
+def paired_tests(deltas: Values) -> Block:
     """Paired t test and Wilcoxon signed-rank test of the deltas against 0, plus Cohen's dz.
 
     All are None below two deltas. The t test and dz need some variance; Wilcoxon needs at
@@ -52,7 +52,7 @@ def paired_tests(deltas: Sequence[float]) -> Block:
     return block
 
 
-def compare_groups(first: Sequence[float], second: Sequence[float]) -> Block:
+def compare_groups(first: Values, second: Values) -> Block:
     """Compare two independent groups; every difference is first - second.
 
     ``ci95`` and ``p_welch`` follow Welch's unequal-variance t test (Welch-Satterthwaite

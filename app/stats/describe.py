@@ -5,8 +5,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 Block = dict[str, Any]
+
+# Numbers in any form the statistics accept: a list, or a float array (no copy).
+Values = Sequence[float] | npt.NDArray[np.float64]
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -25,7 +29,7 @@ def t_half_width(sd: float, n: int, df: float) -> float | None:
     return finite_or_none(quantile * sd / math.sqrt(n))
 
 
-def describe(values: Sequence[float]) -> Block:
+def describe(values: Values) -> Block:
     """Summarise a vector: n, mean, sd (n-1), t-based 95 % CI, median, quartiles, min, max.
 
     Fields that cannot be computed are None: every field but ``n`` when the vector is empty,

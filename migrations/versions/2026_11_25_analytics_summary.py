@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("infusion_id", sa.Uuid(), nullable=False),
         sa.Column("patient_id", sa.Uuid(), nullable=False),
         sa.Column("k", sa.Integer(), nullable=False),
+        sa.Column("n_events", sa.Integer(), nullable=False),
         sa.Column("pain_pre", sa.Float(), nullable=True),
         sa.Column("pain_post", sa.Float(), nullable=True),
         sa.Column("hads_anxiety_pre", sa.Float(), nullable=True),
@@ -36,6 +37,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("analytics_infusions", schema=None) as batch_op:
         batch_op.create_index("ix_analytics_infusions_patient_k", ["patient_id", "k"], unique=False)
+
+    op.create_table(
+        "analytics_events",
+        sa.Column("infusion_id", sa.Uuid(), nullable=False),
+        sa.Column("type", sa.String(length=20), nullable=False),
+        sa.Column("patient_id", sa.Uuid(), nullable=False),
+        sa.Column("worst", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("infusion_id", "type", name=op.f("pk_analytics_events")),
+    )
+    with op.batch_alter_table("analytics_events", schema=None) as batch_op:
+        batch_op.create_index("ix_analytics_events_patient_id", ["patient_id"], unique=False)
 
     op.create_table(
         "analytics_months",
@@ -89,6 +101,10 @@ def downgrade() -> None:
 
     op.drop_table("analytics_patients")
     op.drop_table("analytics_months")
+    with op.batch_alter_table("analytics_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_analytics_events_patient_id")
+
+    op.drop_table("analytics_events")
     with op.batch_alter_table("analytics_infusions", schema=None) as batch_op:
         batch_op.drop_index("ix_analytics_infusions_patient_k")
 
@@ -96,9 +112,14 @@ def downgrade() -> None:
     # ### end Alembic commands ###
 
 
-# (table, the column naming the patient): every insert or update of these rows may change a
-# patient's summary. Adverse events are read from their own table, so they need no trigger.
-WATCHED = (("patients", "id"), ("infusions", "patient_id"), ("responses", "patient_id"))
+# (table, how a changed row names its patient): every insert or update of these rows may
+# change a patient's summary. An adverse event names its infusion, whose row names the patient.
+WATCHED = (
+    ("patients", "{row}.id"),
+    ("infusions", "{row}.patient_id"),
+    ("responses", "{row}.patient_id"),
+    ("adverse_events", "(SELECT patient_id FROM infusions WHERE infusions.id = {row}.infusion_id)"),
+)
 EVENTS = ("INSERT", "UPDATE")
 
 
@@ -112,8 +133,8 @@ def _mark_stale_on_write() -> None:
         for table, column in WATCHED:
             op.execute(
                 f"CREATE FUNCTION proreg_stale_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                f"BEGIN INSERT INTO analytics_stale (patient_id) SELECT DISTINCT {column} "
-                "FROM changed; RETURN NULL; END $$"
+                "BEGIN INSERT INTO analytics_stale (patient_id) SELECT DISTINCT "
+                f"{column.format(row='changed')} FROM changed; RETURN NULL; END $$"
             )
             for verb in EVENTS:
                 op.execute(
@@ -126,7 +147,8 @@ def _mark_stale_on_write() -> None:
         for verb in EVENTS:
             op.execute(
                 f"CREATE TRIGGER {table}_stale_{verb.lower()} AFTER {verb} ON {table} "
-                f"BEGIN INSERT INTO analytics_stale (patient_id) VALUES (NEW.{column}); END"
+                "BEGIN INSERT INTO analytics_stale (patient_id) "
+                f"VALUES ({column.format(row='NEW')}); END"
             )
 
 

@@ -12,8 +12,10 @@ from app.stats import compare_groups, describe, paired_tests, proportion
 Block = dict[str, Any]
 
 
-def known(values: Vector) -> list[float]:
-    return [float(v) for v in values[~np.isnan(values)]]
+def known(values: Vector) -> Vector:
+    """The known values (NaN left out), still an array: the statistics take it as it is."""
+    kept: Vector = values[~np.isnan(values)]
+    return kept
 
 
 def stats(values: Vector) -> Block:

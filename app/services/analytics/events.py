@@ -32,10 +32,13 @@ class EventCounts:
         return sum(self.with_event_by_k.values())
 
 
+def severity_rank(severity: Any) -> Any:
+    """0, 1, 2 for mild, moderate, severe: the worst is the maximum."""
+    return case(*((severity == s, i) for i, s in enumerate(SEVERITIES)), else_=0)
+
+
 def _cohort_infusions(scope: Scope) -> Any:
     """id and number of the cohort's infusions (numbered among the visible ones)."""
-    if scope.summarised:
-        return summary.infusions(scope).cte("cinf")
     inf = sources.infusions(scope)
     stmt = select(inf.c.id, inf.c.number)
     if scope.patient_filters:
@@ -50,8 +53,10 @@ def _statement(scope: Scope) -> Any:
     Rows: ("k", k, None, None, infusions, with_event) per infusion number, and
     ("type", None, type, worst severity rank, infusions, None) per type and worst severity.
     """
+    if scope.summarised:
+        return summary.event_counts(scope)
     cinf, ae = _cohort_infusions(scope), sources.adverse_events(scope)
-    rank = case(*((ae.c.severity == s, i) for i, s in enumerate(SEVERITIES)), else_=0)
+    rank = severity_rank(ae.c.severity)
     worst_q = select(ae.c.infusion_id, ae.c.type, func.max(rank).label("worst")).group_by(
         ae.c.infusion_id, ae.c.type
     )

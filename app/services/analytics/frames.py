@@ -39,7 +39,9 @@ class PatientFrame:
     @property
     def conditions(self) -> list[list[str]]:
         """Each patient's conditions (decoded on demand: only the cohort table needs them)."""
-        return [orjson.loads(c) if c else [] for c in self.conditions_json]
+        # A registry holds a few distinct lists: each is decoded once.
+        decoded = {c: orjson.loads(c) for c in set(self.conditions_json) if c}
+        return [decoded[c] if c else [] for c in self.conditions_json]
 
     def rows_of(self, patient_ids: list[str]) -> npt.NDArray[np.intp]:
         """Positions in this frame of the given patient ids."""

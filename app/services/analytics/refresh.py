@@ -25,9 +25,18 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
 
-from app.models import Patient
-from app.models.summary import MAX_MONTH, InfusionSummary, MonthSummary, PatientSummary, stale
+from app.models import Infusion, Patient
+from app.models.summary import (
+    MAX_MONTH,
+    SUMMARY_TABLES,
+    EventSummary,
+    InfusionSummary,
+    MonthSummary,
+    PatientSummary,
+    stale,
+)
 from app.services.analytics import extract, sources, terms
+from app.services.analytics.events import severity_rank
 from app.services.analytics.scope import Filters, Scope
 
 # Any number identifying "the summary refresh" among this database's advisory locks.
@@ -85,7 +94,7 @@ async def _rebuild(conn: AsyncConnection, patients: tuple[uuid.UUID, ...] | None
     """Recompute the summary rows of these patients (None: of everyone)."""
     now, dialect = dt.datetime.now(dt.UTC), conn.dialect.name
     scope = Scope(Filters(), None, None, now, dialect, patients)
-    for table in (PatientSummary, InfusionSummary, MonthSummary):
+    for table in SUMMARY_TABLES:
         if patients is not None:
             column = table.__table__.c.patient_id
             await conn.execute(delete(table).where(sources.among(scope, column, patients)))
@@ -96,6 +105,7 @@ async def _rebuild(conn: AsyncConnection, patients: tuple[uuid.UUID, ...] | None
     for table, rows in (
         (PatientSummary, _patients(scope)),
         (InfusionSummary, _infusions(scope)),
+        (EventSummary, _events(scope)),
         (MonthSummary, _months(scope)),
     ):
         sub = rows.subquery("rows")
@@ -126,13 +136,40 @@ def _patients(scope: Scope) -> Select[Any]:
 
 
 def _infusions(scope: Scope) -> Select[Any]:
-    """Every infusion with its number and pre/post per scale, in one pass over the responses."""
+    """Every infusion with its number, its adverse-event count and pre/post per scale, in
+    one pass over the responses."""
     values = extract.infusion_values(scope, terms.SCALES)
-    inf = sources.infusions(scope)
+    inf, ae = sources.infusions(scope), sources.adverse_events(scope)
+    events = (
+        select(ae.c.infusion_id, func.count().label("n"))
+        .group_by(ae.c.infusion_id)
+        .subquery("events")
+    )
     return (
-        select(inf.c.id.label("infusion_id"), inf.c.patient_id, inf.c.number.label("k"))
+        select(
+            inf.c.id.label("infusion_id"),
+            inf.c.patient_id,
+            inf.c.number.label("k"),
+            func.coalesce(events.c.n, 0).label("n_events"),
+        )
         .add_columns(*(c for c in values.c if c.key != "infusion_id"))
         .outerjoin(values, values.c.infusion_id == inf.c.id)
+        .outerjoin(events, events.c.infusion_id == inf.c.id)
+    )
+
+
+def _events(scope: Scope) -> Select[Any]:
+    """The worst severity of each type of event per infusion."""
+    ae = sources.adverse_events(scope)
+    return (
+        select(
+            ae.c.infusion_id,
+            ae.c.type,
+            Infusion.patient_id,
+            func.max(severity_rank(ae.c.severity)).label("worst"),
+        )
+        .join(Infusion, Infusion.id == ae.c.infusion_id)
+        .group_by(ae.c.infusion_id, ae.c.type, Infusion.patient_id)
     )
 
 

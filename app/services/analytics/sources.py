@@ -231,6 +231,9 @@ def responses(scope: Scope) -> CTE:
 def adverse_events(scope: Scope) -> Subquery:
     """Adverse events recorded by `as_of`: infusion_id, type, severity."""
     stmt = select(AdverseEvent.infusion_id, AdverseEvent.type, AdverseEvent.severity)
+    if scope.rebuild is not None:
+        of_patients = select(Infusion.id).where(among(scope, Infusion.patient_id, scope.rebuild))
+        stmt = stmt.where(AdverseEvent.infusion_id.in_(of_patients))
     if scope.site_id is not None:
         stmt = stmt.where(AdverseEvent.site_id == scope.site_id)
     if scope.as_of is not None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, cast, select
-from sqlalchemy.sql import Select, Subquery
+from sqlalchemy import Float, String, case, cast, func, literal, null, select
+from sqlalchemy.sql import CompoundSelect, Select, Subquery
 
-from app.models.summary import InfusionSummary, MonthSummary, PatientSummary
+from app.models.summary import EventSummary, InfusionSummary, MonthSummary, PatientSummary
 from app.services.analytics import sources, terms
 from app.services.analytics.scope import Scope
 
@@ -84,9 +84,25 @@ def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
     )
 
 
-def infusions(scope: Scope) -> Select[*tuple[Any, ...]]:
-    """id and number of every infusion of the cohort."""
-    coh, inf = cohort(scope), InfusionSummary
-    return select(inf.infusion_id.label("id"), inf.k.label("number")).join(
-        coh, coh.c.id == inf.patient_id
+def event_counts(scope: Scope) -> CompoundSelect[*tuple[Any, ...]]:
+    """See app.services.analytics.events: infusions per number k (all, and with an event),
+    and infusions per type and worst severity of that type, over the cohort."""
+    coh, inf, ev = cohort(scope), InfusionSummary, EventSummary
+    per_k = (
+        select(
+            literal("k", String).label("kind"),
+            inf.k,
+            null().label("type"),
+            null().label("worst"),
+            func.count().label("n"),
+            func.sum(case((inf.n_events > 0, 1), else_=0)).label("with_event"),
+        )
+        .join(coh, coh.c.id == inf.patient_id)
+        .group_by(inf.k)
     )
+    by_type = (
+        select(literal("type", String), null(), ev.type, ev.worst, func.count(), null())
+        .join(coh, coh.c.id == ev.patient_id)
+        .group_by(ev.type, ev.worst)
+    )
+    return per_k.union_all(by_type)
