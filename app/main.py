@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -66,6 +67,17 @@ OPENAPI_TAGS = [
 ]  # fmt: skip
 
 
+def _freeze_startup_objects() -> None:
+    """Keep the ~135,000 objects of a started application (modules, routes, schemas) out of
+    the cyclic garbage collector's full passes, which otherwise walk all of them again and
+    again: a 1,000-item batch allocates enough to trigger several, and they were a third of
+    its CPU. The objects stay alive as before; only the collector stops re-scanning them.
+    Once per process (a server process starts one application; a test run starts many)."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -79,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         purger = idempotency.start_purging(app.state.sessionmaker, settings)
+        _freeze_startup_objects()
         try:
             yield
         finally:

@@ -1,7 +1,11 @@
 """Batch ingest: POST /v1/responses/batch of 1,000 HADS items (scored, audited, with per-item
 idempotency keys) against PostgreSQL COPY of the same rows, same machine, same run.
 
-    python -m bench.batch [--batches 40] [--clients 4]
+    python -m bench.batch [--batches 40] [--clients 4] [--workers 1]
+
+Besides throughput it prints the CPU spent per 1,000 responses by the server processes and by
+the PostgreSQL backends (/proc/<pid>/stat, before and after the timed run): steadier than
+throughput on a shared machine, and it shows which side the time goes to.
 """
 
 from __future__ import annotations
@@ -10,14 +14,16 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench.harness import PROREG, free_port, run_cli, scratch_database, serve, table
+from bench.harness import PROREG, _children, free_port, run_cli, scratch_database, serve, table
 
 BATCH = 1000
 
@@ -34,6 +40,35 @@ def _items(patient_ids: list[str], run: str, batch: int) -> list[dict[str, objec
         }
         for i in range(BATCH)
     ]
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backends(url: str) -> list[int]:
+    """The PostgreSQL backend processes connected to the benchmark's database."""
+    conn = await _connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    u = make_url(url)
+    return await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, database=u.database
+    )
 
 
 async def _post_batches(base: str, token: str, patients: list[str], n: int, clients: int) -> float:
@@ -57,11 +92,9 @@ async def _post_batches(base: str, token: str, patients: list[str], n: int, clie
     return n * BATCH / (time.perf_counter() - start)
 
 
-async def _copy(url: str, n: int) -> float:
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, database=u.database
-    )
+async def _copy(url: str, n: int) -> tuple[float, float, float]:
+    """(rows/s, client CPU s, PostgreSQL backend CPU s) of COPYing n batches."""
+    conn = await _connect(url)
     await conn.execute(
         "CREATE TABLE copy_responses (id uuid PRIMARY KEY, patient_id uuid, instrument text,"
         " timepoint text, collected_at timestamptz, answers jsonb, scores jsonb)"
@@ -80,14 +113,16 @@ async def _copy(url: str, n: int) -> float:
         )
         for i in range(n * BATCH)
     ]
-    start = time.perf_counter()
+    backend = conn.get_server_pid()
+    start, client, server = time.perf_counter(), time.process_time(), _cpu(backend)
     for b in range(n):
         await conn.copy_records_to_table(
             "copy_responses", records=rows[b * BATCH : (b + 1) * BATCH]
         )
     rate = n * BATCH / (time.perf_counter() - start)
+    cpu = (time.process_time() - client, _cpu(backend) - server)
     await conn.close()
-    return rate
+    return rate, *cpu
 
 
 def main() -> None:
@@ -99,7 +134,7 @@ def main() -> None:
     with scratch_database() as url:
         run_cli(url, "sites", "create", "BENCH", "--name", "bench")
         token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
-        copy_rate = asyncio.run(_copy(url, args.batches))
+        copy_rate, copy_client, copy_pg = asyncio.run(_copy(url, args.batches))
         port = free_port()
         env = {
             "PROREG_DATABASE_URL": url,
@@ -115,19 +150,46 @@ def main() -> None:
                 ).json()["id"]
                 for i in range(20)
             ]
-            asyncio.run(_post_batches(server.base, token, patients, 2, 1))  # warm-up
+            # Warm-up, as many clients as the timed run, so the pools are open.
+            asyncio.run(_post_batches(server.base, token, patients, args.clients, args.clients))
+            workers = [server.process.pid, *_children(server.process.pid)]
+            backends = {pid: _cpu(pid) for pid in asyncio.run(_backends(url))}
+            before = sum(_cpu(pid) for pid in workers)
             rate = asyncio.run(
                 _post_batches(server.base, token, patients, args.batches, args.clients)
             )
+            server_cpu = sum(_cpu(pid) for pid in workers) - before
+            pg_cpu = sum(_cpu(p) - backends.get(p, 0.0) for p in asyncio.run(_backends(url)))
             rss = server.peak_rss_mb()
+    per_batch = 1000 / args.batches  # CPU seconds of the run -> ms per 1,000 responses
     table(
-        f"batch ingest, {args.batches} x {BATCH} HADS items, {args.clients} clients",
-        ["path", "responses/s", "peak RSS MB", "vs COPY"],
+        f"batch ingest, {args.batches} x {BATCH} HADS items, {args.clients} clients, "
+        f"load average {os.getloadavg()[0]:.1f}",
         [
-            ["PostgreSQL COPY (asyncpg copy_records_to_table)", f"{copy_rate:,.0f}", "-", "100 %"],
+            "path",
+            "workers",
+            "responses/s",
+            "client/server CPU ms per 1,000",
+            "PostgreSQL CPU ms per 1,000",
+            "peak RSS MB",
+            "vs COPY",
+        ],
+        [
+            [
+                "PostgreSQL COPY (asyncpg copy_records_to_table)",
+                "-",
+                f"{copy_rate:,.0f}",
+                f"{copy_client * per_batch:.1f}",
+                f"{copy_pg * per_batch:.1f}",
+                "-",
+                "100 %",
+            ],
             [
                 "pro-registry POST /v1/responses/batch",
+                str(args.workers),
                 f"{rate:,.0f}",
+                f"{server_cpu * per_batch:.1f}",
+                f"{pg_cpu * per_batch:.1f}",
                 f"{rss:.0f}",
                 f"{100 * rate / copy_rate:.0f} %",
             ],

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,12 +59,27 @@ def band_for(bands: Iterable[Band], score: float | None) -> str | None:
     """Band of a possibly prorated score: low <= score < next band's low (the last ends at high)."""
     if score is None:
         return None
+    return band_finder(tuple(bands))(score)
+
+
+@functools.cache
+def band_finder(bands: tuple[Band, ...]) -> Callable[[float | None], str | None]:
+    """`band_for` with its bands fixed: the ordering is worked out once, not per score."""
     ordered = sorted(bands, key=lambda band: band.low)
-    for band, after in zip(ordered, [*ordered[1:], None], strict=True):
-        upper_ok = score < after.low if after is not None else score <= band.high
-        if band.low <= score and upper_ok:
-            return band.name
-    return None
+    limits = [
+        (band.low, after.low if after is not None else band.high, after is None, band.name)
+        for band, after in zip(ordered, [*ordered[1:], None], strict=True)
+    ]
+
+    def find(score: float | None) -> str | None:
+        if score is None:
+            return None
+        for low, upper, last, name in limits:
+            if low <= score and (score <= upper if last else score < upper):
+                return name
+        return None
+
+    return find
 
 
 class InvalidAnswers(ValueError):
@@ -115,25 +131,42 @@ class Instrument(ABC):
     def bands(self) -> dict[str, tuple[Band, ...]]:
         return {scale.key: scale.bands for scale in self.scale_defs if scale.bands}
 
+    @functools.cached_property
+    def _keys(self) -> frozenset[str]:
+        return frozenset(item.key for item in self.items)
+
+    @functools.cached_property
+    def _integer_ranges(self) -> dict[str, tuple[int | None, int | None]]:
+        return {i.key: (i.minimum, i.maximum) for i in self.items if i.kind == "integer"}
+
     def validate(self, answers: object) -> Answers:
         """Normalized answers (every key present, defaults filled) or InvalidAnswers."""
         if not isinstance(answers, dict):
             raise InvalidAnswers([{"loc": ["answers"], "msg": "answers must be a JSON object"}])
-        known = {item.key for item in self.items}
-        errors = [_error(str(key), "unknown answer key") for key in answers if key not in known]
+        known = self._keys
+        errors = [] if known.issuperset(answers) else [
+            _error(str(key), "unknown answer key") for key in answers if key not in known
+        ]  # fmt: skip
+        ranges = self._integer_ranges
         normalized: Answers = {}
         for item in self.items:
-            value = answers.get(item.key)
+            key = item.key
+            value = answers.get(key)
             if value is None:
                 if item.required:
-                    errors.append(_error(item.key, "answer is required"))
-                normalized[item.key] = item.default
+                    errors.append(_error(key, "answer is required"))
+                normalized[key] = item.default
                 continue
+            if type(value) is int and key in ranges:  # the common case, checked inline
+                low, high = ranges[key]
+                if (low is None or value >= low) and (high is None or value <= high):
+                    normalized[key] = value
+                    continue
             problem = _check_value(item, value)
             if problem is not None:
-                errors.append(_error(item.key, problem))
+                errors.append(_error(key, problem))
             else:
-                normalized[item.key] = value
+                normalized[key] = value
         if errors:
             raise InvalidAnswers(errors)
         return normalized

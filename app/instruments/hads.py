@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from app.instruments.base import SNOMED, Band, Coding, Instrument, Item, Scale, band_for
+from app.instruments.base import SNOMED, Band, Coding, Instrument, Item, Scale, band_finder
 
 ITEMS_PER_SUBSCALE = 7
 BANDS = (Band("normal", 0, 7), Band("borderline", 8, 10), Band("abnormal", 11, 21))
+_band = band_finder(BANDS)
 SUBSCALES = {"anxiety": "hads_anxiety", "depression": "hads_depression"}
 
 
@@ -35,13 +36,6 @@ def subscale_score(points: Sequence[int | None]) -> tuple[float | int | None, bo
         # Mean of the answered items times 7, unrounded: rounding would shift band boundaries.
         return sum(answered) / len(answered) * ITEMS_PER_SUBSCALE, True
     return None, False
-
-
-def _points(answers: Mapping[str, object], key: str) -> int | None:
-    value = answers.get(key)
-    if value is not None and type(value) is not int:
-        raise TypeError("score() expects answers that passed validate()")
-    return value
 
 
 class Hads(Instrument):
@@ -72,15 +66,23 @@ class Hads(Instrument):
         scores: dict[str, object] = {}
         prorated = False
         complete = True
-        for subscale, key in SUBSCALES.items():
-            points = [
-                _points(answers, item.key) for item in self.items if item.subscale == subscale
-            ]
-            value, was_prorated = subscale_score(points)
+        for key, band_key, item_keys in _SUBSCALE_ITEMS:
+            points = [answers.get(k) for k in item_keys]
+            if not _POINT_TYPES.issuperset(map(type, points)):
+                raise TypeError("score() expects answers that passed validate()")
+            value, was_prorated = subscale_score(points)  # type: ignore[arg-type]
             scores[key] = value
-            scores[f"{key}_band"] = band_for(BANDS, value)
+            scores[band_key] = _band(value)
             prorated = prorated or was_prorated
             complete = complete and value is not None
         scores["prorated"] = prorated
         scores["complete"] = complete
         return scores
+
+
+# (score key, band key, its items' answer keys), in SUBSCALES order.
+_SUBSCALE_ITEMS = tuple(
+    (key, f"{key}_band", tuple(item.key for item in Hads.items if item.subscale == subscale))
+    for subscale, key in SUBSCALES.items()
+)
+_POINT_TYPES = frozenset({int, type(None)})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Query
+import orjson
+from fastapi import Query, Request, Response
+from fastapi.routing import APIRoute
 
 from app.errors import PROBLEM_JSON
 
@@ -86,3 +90,30 @@ def links(status: int, source: str = "id", **targets: str) -> dict[int | str, di
             "parameters": {param: f"$response.body#/{source}"},
         }
     return {status: {"links": entries}}
+
+
+class _FastJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                # What only the json module accepts (NaN, lone surrogates, integers beyond
+                # 64 bits, a BOM, UTF-16) or its own error, exactly as without this class.
+                self._json = json.loads(body)
+        return self._json
+
+
+class FastJSONRoute(APIRoute):
+    """A route whose JSON body is parsed with orjson: for the 1,000-item batch, parsing
+    with the json module cost more CPU than storing an item. A body orjson refuses goes
+    to the json module, so what is accepted, and every error, stays the same."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def parse_with_orjson(request: Request) -> Response:
+            return await handler(_FastJSONRequest(request.scope, request.receive))
+
+        return parse_with_orjson

@@ -9,7 +9,15 @@ from fastapi.responses import JSONResponse
 
 from app.deps import PatientDep, ResponseDep, RowReader, SessionDep, Writer, writes_staged_only
 from app.idempotent import IdempotencyDep
-from app.routers.common import CONFLICT, ERRORS, NOT_FOUND, Cursor, Limit, links
+from app.routers.common import (
+    CONFLICT,
+    ERRORS,
+    NOT_FOUND,
+    Cursor,
+    FastJSONRoute,
+    Limit,
+    links,
+)
 from app.schemas.common import Page, Timepoint
 from app.schemas.responses import (
     BatchRequest,
@@ -57,8 +65,6 @@ async def create_response(
     return await idem.respond(created, status=201, location=f"/v1/responses/{created.id}")
 
 
-@router.post("/v1/responses/batch", response_model=BatchResult)
-@writes_staged_only
 async def create_responses_batch(
     body: BatchRequest, request: Request, session: SessionDep, caller: Writer
 ) -> BatchResult:
@@ -66,6 +72,17 @@ async def create_responses_batch(
     index (201 stored, or its problem+json); a bad item never blocks the others. Items may
     carry their own `idempotency_key`."""
     return await batch.ingest(session, caller, body.items, _request_id(request))
+
+
+# Not `writes_staged_only`: a batch's rows go out by COPY, several statements that must
+# commit together, so it runs in a transaction (which also holds its idempotency locks).
+router.add_api_route(
+    "/v1/responses/batch",
+    create_responses_batch,
+    methods=["POST"],
+    response_model=BatchResult,
+    route_class_override=FastJSONRoute,
+)
 
 
 # `:uuid` keeps `GET /v1/responses/batch` a 405 rather than a malformed-id 422.

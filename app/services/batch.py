@@ -1,52 +1,65 @@
 """Batch intake: each item is validated, deduplicated and reported on its own.
 
-Good items are stored together with multi-row inserts in the request's transaction; a bad
-item gets the error it would have got alone and never blocks or half-writes the others.
+Good items are stored together in the request's transaction (binary COPY on PostgreSQL,
+multi-row INSERTs on SQLite); a bad item gets the error it would have got alone and never
+blocks or half-writes the others.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import AppError, Conflict, Unprocessable
-from app.schemas.responses import BatchItem, BatchItemResult, BatchResult, ResponseCreate
-from app.services import idempotency, intake
+from app.schemas.responses import BatchItem, BatchResult
+from app.services import idempotency, intake, staging
 
 _ITEM = TypeAdapter(BatchItem)
+_ITEMS = TypeAdapter(list[BatchItem])
 ITEM_PATH = "/v1/responses/batch#item"
 
 
-def _parse(raw: Any) -> tuple[ResponseCreate, str | None]:
+def _parse(raw: Any) -> BatchItem | AppError:
     """Validate one item; a BatchItem is a ResponseCreate plus its own idempotency key."""
     try:
-        item = _ITEM.validate_python(raw)
+        return _ITEM.validate_python(raw)
     except ValidationError as exc:
         errors = [{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"]} for e in exc.errors()]
-        raise Unprocessable("The item failed validation.", errors=errors) from exc
-    return item, item.idempotency_key
+        return Unprocessable("The item failed validation.", errors=errors)
+
+
+def _validated(raw_items: list[Any]) -> list[BatchItem | AppError]:
+    """Every item validated: in one call when all are valid (the usual case), else item by
+    item, so that each bad item gets the errors it would have got alone."""
+    try:
+        return list(_ITEMS.validate_python(raw_items))
+    except ValidationError:
+        return [_parse(raw) for raw in raw_items]
 
 
 async def ingest(
     session: AsyncSession, caller: Principal, raw_items: list[Any], request_id: str | None
 ) -> BatchResult:
-    results: dict[int, BatchItemResult] = {}
+    results: dict[int, dict[str, Any]] = {}
     scored: dict[int, intake.Scored] = {}
     keys: dict[int, tuple[str, str]] = {}  # index -> (idempotency key, fingerprint)
-    for index, raw in enumerate(raw_items):
+    for index, (raw, data) in enumerate(zip(raw_items, _validated(raw_items), strict=True)):
         try:
-            data, key = _parse(raw)
+            if isinstance(data, AppError):
+                raise data
             item = intake.prepare(data)
         except AppError as exc:
             results[index] = _failed(index, exc)
             continue
         scored[index] = item
-        if key is not None:
-            keys[index] = (key, idempotency.fingerprint("POST", ITEM_PATH, _body_of(raw)))
+        if data.idempotency_key is not None:
+            keys[index] = (data.idempotency_key, _fingerprint(_body_of(raw)))
     await _apply_keys(session, caller, scored, keys, results)
     refs = await intake.load_refs(session, caller, list(scored.values()))
     accepted: list[tuple[int, intake.Scored, uuid.UUID]] = []
@@ -58,18 +71,56 @@ async def ingest(
     await intake.insert_scored(session, caller, [(i, s) for _, i, s in accepted], request_id)
     remembered = []
     for index, item, _ in accepted:
-        results[index] = BatchItemResult(index=index, status=201, id=item.id)
+        results[index] = {"index": index, "status": 201, "id": item.id}
         if index in keys:
             body = {"status": 201, "id": str(item.id)}
             remembered.append((*keys[index], idempotency.Stored(201, body, None)))
     idempotency.remember(session, caller, remembered)
+    await staging.copy(session)  # PostgreSQL: binary COPY now; SQLite: INSERTs at commit
     ordered = [results[i] for i in range(len(raw_items))]
-    return BatchResult(
-        created=sum(r.status == 201 and not r.replayed for r in ordered),
-        replayed=sum(r.replayed for r in ordered),
-        failed=sum(r.status >= 400 for r in ordered),
-        items=ordered,
-    )
+    # One validation of plain dicts: a thousand model constructions cost more.
+    return BatchResult.model_validate({
+        "created": sum(1 for r in ordered if r["status"] == 201 and not r.get("replayed")),
+        "replayed": sum(1 for r in ordered if r.get("replayed")),
+        "failed": sum(1 for r in ordered if r["status"] >= 400),
+        "items": ordered,
+    })  # fmt: skip
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
+
+
+def _plain(value: Any) -> bool:
+    """True when the value holds only strings, integers, booleans, nulls, objects and
+    arrays: no floats, which json and orjson write differently (1e-07 / 1e-7)."""
+    values = value.values() if type(value) is dict else value
+    types = set(map(type, values))
+    if types <= _SCALARS:
+        return True
+    if not types <= _SCALARS | _CONTAINERS:
+        return False
+    return all(_plain(v) for v in values if type(v) in _CONTAINERS)
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    """`idempotency.fingerprint("POST", ITEM_PATH, body)`, several times faster.
+
+    orjson with sorted keys writes the same canonical text as the json module does there
+    when the text is ASCII without DEL (json escapes both) and the body holds no floats and
+    no integers beyond 64 bits (orjson refuses those); that covers every valid item. Any
+    other body takes the json module's path itself.
+    """
+    try:
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, say
+        return idempotency.fingerprint("POST", ITEM_PATH, body)
+    if not text.isascii() or b"\x7f" in text or not _plain(body):
+        return idempotency.fingerprint("POST", ITEM_PATH, body)
+    return hashlib.sha256(_FINGERPRINT_PREFIX + text).hexdigest()
+
+
+_FINGERPRINT_PREFIX = f"POST {ITEM_PATH}\n".encode()
 
 
 def _body_of(raw: Any) -> Any:
@@ -81,7 +132,7 @@ async def _apply_keys(
     caller: Principal,
     scored: dict[int, intake.Scored],
     keys: dict[int, tuple[str, str]],
-    results: dict[int, BatchItemResult],
+    results: dict[int, dict[str, Any]],
 ) -> None:
     """Replay, reject or hold back items whose key was seen before (or twice in this batch)."""
     if not keys:
@@ -104,14 +155,15 @@ async def _apply_keys(
             del scored[index]
             continue
         if replay is not None:
-            results[index] = BatchItemResult(
-                index=index, status=replay.status_code, id=replay.body["id"], replayed=True
-            )
+            results[index] = {
+                "index": index, "status": replay.status_code, "id": replay.body["id"],
+                "replayed": True,
+            }  # fmt: skip
             del scored[index]
     for index in list(keys):
         if index not in scored:
             del keys[index]
 
 
-def _failed(index: int, exc: AppError) -> BatchItemResult:
-    return BatchItemResult(index=index, status=exc.status, error=intake.item_error(exc))
+def _failed(index: int, exc: AppError) -> dict[str, Any]:
+    return {"index": index, "status": exc.status, "error": intake.item_error(exc)}

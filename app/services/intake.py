@@ -166,26 +166,29 @@ async def insert_scored(
     heads: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     events = []
+    # One audit event per response; they differ only by the response id.
+    created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
+    completed = ResponseStatus.completed.value
     for item, site_id in items:
         d = item.data
-        cols = score_columns(item.scores)
+        scores = item.scores
+        cols = score_columns(scores)
         heads.append({
             "id": item.id, "site_id": site_id, "patient_id": d.patient_id,
             "infusion_id": d.infusion_id, "instrument": d.instrument,
             "timepoint": d.timepoint.value, "visit": d.visit, "created_at": now,
-            "created_by": caller.prefix, "version": 1, "status": ResponseStatus.completed.value,
+            "created_by": caller.prefix, "version": 1, "status": completed,
             "collected_at": d.collected_at, **cols,
         })  # fmt: skip
         versions.append({
-            "response_id": item.id, "version": 1, "status": ResponseStatus.completed.value,
-            "collected_at": d.collected_at, "answers": item.answers, "scores": item.scores,
+            "response_id": item.id, "version": 1, "status": completed,
+            "collected_at": d.collected_at, "answers": item.answers, "scores": scores,
             "scoring_version": item.scoring_version,
-            "prorated": bool(item.scores.get("prorated", False)),
-            "complete": bool(item.scores.get("complete", True)), "reason": None,
+            "prorated": bool(scores.get("prorated", False)),
+            "complete": bool(scores.get("complete", True)), "reason": None,
             "recorded_at": now, "recorded_by": caller.prefix, **cols,
         })  # fmt: skip
-        events.append(audit.event(caller, "create", "response", item.id, outcome=201,
-                                  request_id=request_id))  # fmt: skip
+        events.append({**created, "resource_id": str(item.id)})
     staging.stage(session, Response, heads)
     staging.stage(session, ResponseVersion, versions)
     await audit.record(session, *events)
