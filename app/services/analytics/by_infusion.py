@@ -37,10 +37,11 @@ async def _matrix(
 ) -> tuple[Vector, Vector]:
     """pre and post as (patients × max_k) arrays; pre_1 falls back on the baseline."""
     cols = await load_columns(session, scope, extract.per_infusion(scope, scale, max_k))
-    rows, ks = frame.rows_of(cols["patient_id"]), np.array(cols["k"], dtype=np.intp) - 1
+    (rows, known), ks = frame.rows_of(cols["patient_id"]), np.array(cols["k"], dtype=np.intp) - 1
+    rows, ks = rows[known], ks[known]
     pre = np.full((len(frame), max_k), np.nan)
     post = np.full((len(frame), max_k), np.nan)
-    pre[rows, ks], post[rows, ks] = floats(cols["pre"]), floats(cols["post"])
+    pre[rows, ks], post[rows, ks] = floats(cols["pre"])[known], floats(cols["post"])[known]
     if max_k:
         pre[:, 0] = np.where(
             np.isnan(pre[:, 0]) & (frame.n_infusions > 0), frame.baseline(scale), pre[:, 0]

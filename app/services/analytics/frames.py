@@ -43,10 +43,16 @@ class PatientFrame:
         decoded = {c: orjson.loads(c) for c in set(self.conditions_json) if c}
         return [decoded[c] if c else [] for c in self.conditions_json]
 
-    def rows_of(self, patient_ids: list[str]) -> npt.NDArray[np.intp]:
-        """Positions in this frame of the given patient ids."""
+    def rows_of(self, patient_ids: list[str]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+        """Positions in this frame of the given patient ids, and which ids it holds.
+
+        An analysis reads its frame and its other values in separate statements; a patient
+        registered in between (SQLite has no snapshot across statements) is not in the frame,
+        and its values are left out with it.
+        """
         index = {pid: i for i, pid in enumerate(self.ids)}
-        return np.array([index[pid] for pid in patient_ids], dtype=np.intp)
+        rows = np.array([index.get(pid, -1) for pid in patient_ids], dtype=np.intp)
+        return rows, rows >= 0
 
     def baseline(self, scale: str) -> Vector:
         return self.values[f"{scale}_baseline"]

@@ -106,13 +106,31 @@ async def resolve(session: AsyncSession, caller: Principal, filters: Filters) ->
     if filters.site is not None:
         site_id = (await lookups.site_by_code(session, caller, filters.site)).id
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    await tune(session)
+    return Scope(filters, site_id, filters.as_of, filters.as_of or now, dialect)
+
+
+async def tune(session: AsyncSession) -> None:
+    """Settings for whole-cohort queries, until the end of the current transaction."""
+    if session.get_bind().dialect.name == "postgresql":
         # Whole-cohort scans are a few large hash aggregates: compiling them (JIT) costs more
         # than it saves, and the default work_mem would spill their hash tables to disk.
-        # SET LOCAL ends with this request's transaction.
         await session.execute(text("SET LOCAL jit = off"))
         await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-    return Scope(filters, site_id, filters.as_of, filters.as_of or now, dialect)
+
+
+async def snapshot(session: AsyncSession) -> None:
+    """Run the rest of the request in one snapshot (PostgreSQL): an analysis reads its
+    patients and their other values in separate statements, which must see the same data.
+
+    What the request did so far (the key lookup) is committed first, since the isolation
+    level can only be chosen when a transaction starts.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.commit()
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    await tune(session)
 
 
 def envelope(scope: Scope, instruments: tuple[str, ...], **parameters: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from app.services.analytics.by_infusion import by_infusion
 from app.services.analytics.cohort import cohort
 from app.services.analytics.deltas import pain_deltas
 from app.services.analytics.mediation import mediation
-from app.services.analytics.scope import Filters, Scope, resolve
+from app.services.analytics.scope import Filters, Scope, resolve, snapshot
 from app.services.analytics.trajectory import trajectory
 
 __all__ = [
@@ -29,7 +29,8 @@ async def scope(session: AsyncSession, caller: Principal, filters: Filters) -> S
     """What an analysis covers; for the current state, with the summary tables brought up to
     date with every write committed so far."""
     resolved = await resolve(session, caller, filters)
-    if resolved.as_of is not None:
-        return resolved
-    await refresh.refresh(session)
-    return dataclasses.replace(resolved, fresh=True)
+    if resolved.as_of is None:
+        await refresh.refresh(session)
+        resolved = dataclasses.replace(resolved, fresh=True)
+    await snapshot(session)
+    return resolved
