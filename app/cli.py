@@ -148,7 +148,8 @@ def demo(
     from app.services.analytics import refresh as summary
 
     async def main() -> int:
-        engine = make_engine(get_settings().database_url, pool_size=1, max_overflow=0)
+        # Two connections: the analytics summary is refreshed on one of its own.
+        engine = make_engine(get_settings().database_url, pool_size=2, max_overflow=0)
         try:
             with Progress(console=err) as progress:
                 task = progress.add_task("demo cohort", total=patients)
