@@ -90,6 +90,11 @@ class Server:
         pids = [self.process.pid, *_children(self.process.pid)]
         return sum(_vm_hwm_kb(pid) for pid in pids) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far of the process and its children (uvicorn workers)."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return sum(_cpu_seconds(pid) for pid in pids)
+
 
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -102,6 +107,17 @@ def _vm_hwm_kb(pid: int) -> int:
         if match:
             return int(match.group(1))
     return 0
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime from /proc/<pid>/stat (fields 14 and 15, after the parenthesised name)."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    return 0.0
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bench.harness import (
     PROREG,
     LoadResult,
+    Server,
     free_port,
     run_cli,
     scratch_database,
@@ -67,9 +68,12 @@ async def _count(url: str, table_name: str) -> int:
         await conn.close()
 
 
-def _measure(base: str, script: str, seconds: int) -> LoadResult:
-    wrk(base, script, seconds=3)  # warm-up: pools, prepared statements, caches
-    return wrk(base, script, seconds=seconds)
+def _measure(server: Server, script: str, seconds: int) -> tuple[LoadResult, float]:
+    """The load run and the server's CPU milliseconds per request during it."""
+    wrk(server.base, script, seconds=3)  # warm-up: pools, prepared statements, caches
+    before = server.cpu_seconds()
+    result = wrk(server.base, script, seconds=seconds)
+    return result, 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
 
 
 def main() -> None:
@@ -80,7 +84,7 @@ def main() -> None:
     with scratch_database() as url:
         run_cli(url, "sites", "create", "BENCH", "--name", "bench")
         token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
-        results: list[tuple[str, LoadResult, float]] = []
+        results: list[tuple[str, LoadResult, float, float]] = []
         port = free_port()
         bare = [
             sys.executable,
@@ -95,8 +99,8 @@ def main() -> None:
             str(args.workers),
         ]
         with serve(bare, {"BARE_DATABASE_URL": url}, port) as server:
-            res = _measure(server.base, _lua(token, str(uuid.uuid4())), args.seconds)
-            results.append(("bare FastAPI + asyncpg INSERT", res, server.peak_rss_mb()))
+            res, cpu = _measure(server, _lua(token, str(uuid.uuid4())), args.seconds)
+            results.append(("bare FastAPI + asyncpg INSERT", res, cpu, server.peak_rss_mb()))
         port = free_port()
         app = [*PROREG, "serve", "--port", str(port), "--workers", str(args.workers)]
         env = {
@@ -110,8 +114,8 @@ def main() -> None:
                 json={"pseudonym": "B-1"},
                 headers={"Authorization": f"Bearer {token}"},
             ).json()
-            res = _measure(server.base, _lua(token, patient["id"]), args.seconds)
-            results.append(("pro-registry POST /v1/responses", res, server.peak_rss_mb()))
+            res, cpu = _measure(server, _lua(token, patient["id"]), args.seconds)
+            results.append(("pro-registry POST /v1/responses", res, cpu, server.peak_rss_mb()))
         stored = asyncio.run(_count(url, "responses"))
     base_rps = results[0][1].rps
     rows = [
@@ -120,15 +124,25 @@ def main() -> None:
             f"{r.rps:,.0f}",
             f"{r.p50_ms:.1f}",
             f"{r.p99_ms:.1f}",
+            f"{cpu:.2f}",
             f"{rss:.0f}",
             f"{r.errors}",
             f"{100 * r.rps / base_rps:.0f} %",
         ]
-        for name, r, rss in results
+        for name, r, cpu, rss in results
     ]
     table(
         f"single submissions, 32 connections, {args.workers} worker(s), {args.seconds} s",
-        ["endpoint", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "non-2xx", "vs bare"],
+        [
+            "endpoint",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/req",
+            "peak RSS MB",
+            "non-2xx",
+            "vs bare",
+        ],
         rows,
     )
     print(f"responses stored by pro-registry (incl. warm-up): {stored:,}")
