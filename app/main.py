@@ -12,12 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
+from app.edge import Edge
 from app.errors import install_error_handlers
 from app.fhir import outcome as fhir_outcome
 from app.idempotent import Replay, render_replay
-from app.logs import AccessLog
-from app.middleware import AuditTrail, BodyLimit, RequestContext
-from app.ratelimit import RateLimit
+from app.middleware import AuditTrail
 from app.routers import (
     analytics,
     audit,
@@ -128,10 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: request id and security headers, access log, rate limit, body limit.
     app.add_middleware(
-        RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+        Edge,
+        max_bytes=settings.max_body_bytes,
+        per_minute=settings.rate_limit_per_minute,
+        burst=settings.rate_limit_burst,
     )
-    app.add_middleware(AccessLog)
-    app.add_middleware(RequestContext)
     return app
