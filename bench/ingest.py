@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bench.harness import (
     PROREG,
     LoadResult,
+    PgBackendCpu,
     Server,
     free_port,
     run_cli,
@@ -68,12 +69,18 @@ async def _count(url: str, table_name: str) -> int:
         await conn.close()
 
 
-def _measure(server: Server, script: str, seconds: int) -> tuple[LoadResult, float]:
-    """The load run and the server's CPU milliseconds per request during it."""
+def _measure(
+    server: Server, script: str, seconds: int, database: str
+) -> tuple[LoadResult, float, float]:
+    """The load run, and the CPU milliseconds per request during it of the server and of
+    the PostgreSQL backends serving it (the machine's two cores are shared by both, and
+    by wrk)."""
     wrk(server.base, script, seconds=3)  # warm-up: pools, prepared statements, caches
     before = server.cpu_seconds()
-    result = wrk(server.base, script, seconds=seconds)
-    return result, 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
+    with PgBackendCpu(database) as pg:
+        result = wrk(server.base, script, seconds=seconds)
+    n = max(result.requests, 1)
+    return result, 1000 * (server.cpu_seconds() - before) / n, 1000 * pg.seconds / n
 
 
 def main() -> None:
@@ -84,7 +91,8 @@ def main() -> None:
     with scratch_database() as url:
         run_cli(url, "sites", "create", "BENCH", "--name", "bench")
         token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
-        results: list[tuple[str, LoadResult, float, float]] = []
+        database = make_url(url).database or ""
+        results: list[tuple[str, LoadResult, float, float, float]] = []
         port = free_port()
         bare = [
             sys.executable,
@@ -99,8 +107,8 @@ def main() -> None:
             str(args.workers),
         ]
         with serve(bare, {"BARE_DATABASE_URL": url}, port) as server:
-            res, cpu = _measure(server, _lua(token, str(uuid.uuid4())), args.seconds)
-            results.append(("bare FastAPI + asyncpg INSERT", res, cpu, server.peak_rss_mb()))
+            res, cpu, pg = _measure(server, _lua(token, str(uuid.uuid4())), args.seconds, database)
+            results.append(("bare FastAPI + asyncpg INSERT", res, cpu, pg, server.peak_rss_mb()))
         port = free_port()
         app = [*PROREG, "serve", "--port", str(port), "--workers", str(args.workers)]
         env = {
@@ -114,8 +122,8 @@ def main() -> None:
                 json={"pseudonym": "B-1"},
                 headers={"Authorization": f"Bearer {token}"},
             ).json()
-            res, cpu = _measure(server, _lua(token, patient["id"]), args.seconds)
-            results.append(("pro-registry POST /v1/responses", res, cpu, server.peak_rss_mb()))
+            res, cpu, pg = _measure(server, _lua(token, patient["id"]), args.seconds, database)
+            results.append(("pro-registry POST /v1/responses", res, cpu, pg, server.peak_rss_mb()))
         stored = asyncio.run(_count(url, "responses"))
     base_rps = results[0][1].rps
     rows = [
@@ -125,11 +133,12 @@ def main() -> None:
             f"{r.p50_ms:.1f}",
             f"{r.p99_ms:.1f}",
             f"{cpu:.2f}",
+            f"{pg:.2f}",
             f"{rss:.0f}",
             f"{r.errors}",
             f"{100 * r.rps / base_rps:.0f} %",
         ]
-        for name, r, cpu, rss in results
+        for name, r, cpu, pg, rss in results
     ]
     table(
         f"single submissions, 32 connections, {args.workers} worker(s), {args.seconds} s",
@@ -139,6 +148,7 @@ def main() -> None:
             "p50 ms",
             "p99 ms",
             "server CPU ms/req",
+            "PostgreSQL CPU ms/req",
             "peak RSS MB",
             "non-2xx",
             "vs bare",
