@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from bench import bare_app
 from bench.harness import (
     PROREG,
     LoadResult,
@@ -58,6 +59,17 @@ def _lua(token: str, patient_id: str) -> str:
     return LUA % {"token": token, "body": json.dumps(body), "run": uuid.uuid4().hex[:8]}
 
 
+async def _create_bare_table(url: str) -> None:
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, database=u.database
+    )
+    try:
+        await bare_app.create_table(conn)
+    finally:
+        await conn.close()
+
+
 async def _count(url: str, table_name: str) -> int:
     u = make_url(url)
     conn = await asyncpg.connect(
@@ -93,6 +105,7 @@ def main() -> None:
         token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
         database = make_url(url).database or ""
         results: list[tuple[str, LoadResult, float, float, float]] = []
+        asyncio.run(_create_bare_table(url))
         port = free_port()
         bare = [
             sys.executable,
