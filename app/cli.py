@@ -68,7 +68,7 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=30,
         log_config=log_config(get_settings().log_level),
-        access_log=False,  # app.logs.AccessLog writes one JSON line per request instead
+        access_log=False,  # app.edge writes one JSON access line per request instead
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -66,7 +65,8 @@ async def _idempotency(
         return Idempotency(session, caller, None, "")
     raw = await request.body()
     try:
-        body: Any = json.loads(raw) if raw else None
+        # `request.json()` keeps the parse FastAPI made of a JSON body for validation.
+        body: Any = await request.json() if raw else None
     except ValueError:
         body = raw.decode("utf-8", "replace")
     fp = idempotency.fingerprint(request.method, request.url.path, body)

@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.middleware import presented_prefix
 
@@ -67,38 +67,8 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-class AccessLog:
-    """One `proreg.access` line per request, after its response was sent (or failed)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status, logged = 500, False
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status, logged
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                # Logged before the last byte leaves, so the line exists once the client
-                # has its answer.
-                logged = True
-                _log(scope, status, started)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            if not logged:
-                _log(scope, status, started)
-
-
-def _log(scope: Scope, status: int, started: float) -> None:
+def log_access(scope: Scope, status: int, started: float) -> None:
+    """The `proreg.access` line of a request (written by `app.edge`, once per request)."""
     state = scope.get("state", {})
     principal = state.get("principal")
     access_log.info(

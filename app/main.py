@@ -12,12 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
+from app.edge import Edge
 from app.errors import install_error_handlers
 from app.fhir import outcome as fhir_outcome
 from app.idempotent import Replay, render_replay
-from app.logs import AccessLog
-from app.middleware import AuditTrail, BodyLimit, RequestContext
-from app.ratelimit import RateLimit
+from app.middleware import AuditTrail
 from app.routers import (
     analytics,
     audit,
@@ -67,15 +66,24 @@ OPENAPI_TAGS = [
 ]  # fmt: skip
 
 
-def _freeze_startup_objects() -> None:
+# Objects allocated per request before the cyclic collector runs. CPython's default (700)
+# made the collector run every few requests, each time walking every object the process
+# holds; most request objects are freed by reference counting anyway.
+GC_GEN0_THRESHOLD = 20_000
+
+
+def _tune_gc() -> None:
     """Keep the ~135,000 objects of a started application (modules, routes, schemas) out of
     the cyclic garbage collector's full passes, which otherwise walk all of them again and
-    again: a 1,000-item batch allocates enough to trigger several, and they were a third of
-    its CPU. The objects stay alive as before; only the collector stops re-scanning them.
-    Once per process (a server process starts one application; a test run starts many)."""
+    again (a 1,000-item batch allocates enough to trigger several; they were a third of its
+    CPU), and let the collector run less often: about a tenth of a millisecond per request at
+    1,000 requests/s. The objects stay alive as before. Once per process (a server process
+    starts one application; a test run starts many)."""
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(GC_GEN0_THRESHOLD, gc.get_threshold()[0]), gen1, gen2)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -91,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         purger = idempotency.start_purging(app.state.sessionmaker, settings)
-        _freeze_startup_objects()
+        _tune_gc()
         try:
             yield
         finally:
@@ -123,10 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: request id and security headers, access log, rate limit, body limit.
     app.add_middleware(
-        RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+        Edge,
+        max_bytes=settings.max_body_bytes,
+        per_minute=settings.rate_limit_per_minute,
+        burst=settings.rate_limit_burst,
     )
-    app.add_middleware(AccessLog)
-    app.add_middleware(RequestContext)
     return app

@@ -1,10 +1,9 @@
-"""Pure ASGI middleware: request ids, security headers, the body size limit, audit of
-failures."""
+"""Pure ASGI middleware: audit of failures; the security headers and the body size limit
+that `app.edge` applies."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,7 +23,7 @@ SECURITY_HEADERS = [
 ]
 
 
-class _TooLarge(StarletteHTTPException):
+class TooLarge(StarletteHTTPException):
     """An HTTPException, so that FastAPI's body parsing lets it through as 413 instead of
     wrapping it into a 400 "error parsing the body"."""
 
@@ -32,78 +31,13 @@ class _TooLarge(StarletteHTTPException):
         super().__init__(413, f"Request bodies are limited to {max_bytes} bytes.")
 
 
-class RequestContext:
-    """Gives every request an id (echoed as `X-Request-ID`) and the standard security headers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = (
-            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        )
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in names]
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class BodyLimit:
-    """Answer 413 for bodies over the limit, by Content-Length or while a chunked body
-    streams in, without ever buffering more than the limit."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(send)
-            return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
-
-    async def _reject(self, send: Send) -> None:
-        await send_problem(
-            send, 413, slug="payload-too-large", title="Request body too large",
-            detail=f"Request bodies are limited to {self.max_bytes} bytes.",
-            headers=[(b"connection", b"close")],
-        )  # fmt: skip
+async def reject_too_large(send: Send, max_bytes: int) -> None:
+    """413 problem+json for a body over the limit (`app.edge` enforces it)."""
+    await send_problem(
+        send, 413, slug="payload-too-large", title="Request body too large",
+        detail=f"Request bodies are limited to {max_bytes} bytes.",
+        headers=[(b"connection", b"close")],
+    )  # fmt: skip
 
 
 class AuditTrail:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Send
 
 from app.errors import send_problem
-from app.middleware import presented_prefix
 
 EXEMPT = frozenset({"/healthz", "/readyz"})
 _MAX_BUCKETS = 10_000
@@ -44,32 +42,10 @@ class TokenBuckets:
         self._buckets[key] = (tokens, now)
 
 
-class RateLimit:
-    """Answer 429 problem+json with `Retry-After` once a key has spent its bucket.
-
-    Keyed on the public prefix of the bearer token (no database access needed), or on the
-    client address for requests without one. Per process: with N workers the effective
-    limit is up to N times higher. `per_minute = 0` turns the limit off.
-    """
-
-    def __init__(self, app: ASGIApp, per_minute: int, burst: int) -> None:
-        self.app = app
-        self.buckets = TokenBuckets(per_minute, burst) if per_minute > 0 else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.buckets is None or scope["type"] != "http" or scope["path"] in EXEMPT:
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        key = presented_prefix(scope) or f"addr:{client[0] if client else '?'}"
-        wait = self.buckets.take(key)
-        if wait <= 0:
-            await self.app(scope, receive, send)
-            return
-        await _reject(send, math.ceil(wait))
-
-
-async def _reject(send: Send, retry_after: int) -> None:
+async def reject_rate_limited(send: Send, retry_after: int) -> None:
+    """429 problem+json with `Retry-After` (`app.edge` applies the limit per key prefix, or
+    per client address for requests without one; per process, so with N workers the
+    effective limit is up to N times higher)."""
     await send_problem(
         send, 429, slug="rate-limited", title="Too many requests",
         detail=f"This API key has made too many requests; retry in {retry_after} s.",

@@ -25,6 +25,17 @@ class Body(BaseModel):
 
 
 state: dict[str, Any] = {}
+TABLE = (
+    "CREATE TABLE IF NOT EXISTS bare_responses (id uuid PRIMARY KEY, patient_id uuid,"
+    " collected_at timestamptz, answers jsonb)"
+)
+
+
+async def create_table(conn: asyncpg.Pool | asyncpg.Connection) -> None:
+    """Also run by bench.ingest before the server starts: with several workers, concurrent
+    CREATE TABLE IF NOT EXISTS can fail with a unique violation in PostgreSQL's catalogue,
+    which stopped a worker (and left the baseline answering connection errors)."""
+    await conn.execute(TABLE)
 
 
 @asynccontextmanager
@@ -38,10 +49,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         min_size=10,
         max_size=10,
     )
-    await pool.execute(
-        "CREATE TABLE IF NOT EXISTS bare_responses (id uuid PRIMARY KEY, patient_id uuid,"
-        " collected_at timestamptz, answers jsonb)"
-    )
+    await create_table(pool)
     state["pool"] = pool
     yield
     await pool.close()

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -90,6 +91,11 @@ class Server:
         pids = [self.process.pid, *_children(self.process.pid)]
         return sum(_vm_hwm_kb(pid) for pid in pids) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far of the process and its children (uvicorn workers)."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return sum(_cpu_seconds(pid) for pid in pids)
+
 
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -102,6 +108,64 @@ def _vm_hwm_kb(pid: int) -> int:
         if match:
             return int(match.group(1))
     return 0
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime from /proc/<pid>/stat (fields 14 and 15, after the parenthesised name)."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    return 0.0
+
+
+def _pg_backends(database: str) -> dict[int, float]:
+    """{pid: CPU seconds so far} of the local PostgreSQL backends connected to `database`,
+    found by their process title ("postgres: … <user> <database> <client> …")."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError):
+            title = cmdline.read_bytes().split(b"\0")[0].decode(errors="replace").split()
+            if title[:1] == ["postgres:"] and database in title[1:]:
+                pid = int(cmdline.parent.name)
+                found[pid] = _cpu_seconds(pid)
+    return found
+
+
+class PgBackendCpu:
+    """CPU seconds spent by the PostgreSQL backends of one database while it runs (a
+    context manager). Backends come and go with a pool's overflow connections, so they are
+    sampled every 0.2 s and each counts with its last sample."""
+
+    def __init__(self, database: str) -> None:
+        self.database, self.seconds = database, 0.0
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def _sample(self, initial: bool = False) -> None:
+        for pid, cpu in _pg_backends(self.database).items():
+            # A backend first seen later was opened during the run: all its time counts.
+            self._first.setdefault(pid, cpu if initial else 0.0)
+            self._last[pid] = cpu
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> PgBackendCpu:
+        self._sample(initial=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.seconds = sum(cpu - self._first[pid] for pid, cpu in self._last.items())
 
 
 @contextlib.contextmanager

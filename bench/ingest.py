@@ -16,9 +16,12 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from bench import bare_app
 from bench.harness import (
     PROREG,
     LoadResult,
+    PgBackendCpu,
+    Server,
     free_port,
     run_cli,
     scratch_database,
@@ -56,6 +59,17 @@ def _lua(token: str, patient_id: str) -> str:
     return LUA % {"token": token, "body": json.dumps(body), "run": uuid.uuid4().hex[:8]}
 
 
+async def _create_bare_table(url: str) -> None:
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, database=u.database
+    )
+    try:
+        await bare_app.create_table(conn)
+    finally:
+        await conn.close()
+
+
 async def _count(url: str, table_name: str) -> int:
     u = make_url(url)
     conn = await asyncpg.connect(
@@ -67,9 +81,18 @@ async def _count(url: str, table_name: str) -> int:
         await conn.close()
 
 
-def _measure(base: str, script: str, seconds: int) -> LoadResult:
-    wrk(base, script, seconds=3)  # warm-up: pools, prepared statements, caches
-    return wrk(base, script, seconds=seconds)
+def _measure(
+    server: Server, script: str, seconds: int, database: str
+) -> tuple[LoadResult, float, float]:
+    """The load run, and the CPU milliseconds per request during it of the server and of
+    the PostgreSQL backends serving it (the machine's two cores are shared by both, and
+    by wrk)."""
+    wrk(server.base, script, seconds=3)  # warm-up: pools, prepared statements, caches
+    before = server.cpu_seconds()
+    with PgBackendCpu(database) as pg:
+        result = wrk(server.base, script, seconds=seconds)
+    n = max(result.requests, 1)
+    return result, 1000 * (server.cpu_seconds() - before) / n, 1000 * pg.seconds / n
 
 
 def main() -> None:
@@ -80,7 +103,9 @@ def main() -> None:
     with scratch_database() as url:
         run_cli(url, "sites", "create", "BENCH", "--name", "bench")
         token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
-        results: list[tuple[str, LoadResult, float]] = []
+        database = make_url(url).database or ""
+        results: list[tuple[str, LoadResult, float, float, float]] = []
+        asyncio.run(_create_bare_table(url))
         port = free_port()
         bare = [
             sys.executable,
@@ -95,8 +120,8 @@ def main() -> None:
             str(args.workers),
         ]
         with serve(bare, {"BARE_DATABASE_URL": url}, port) as server:
-            res = _measure(server.base, _lua(token, str(uuid.uuid4())), args.seconds)
-            results.append(("bare FastAPI + asyncpg INSERT", res, server.peak_rss_mb()))
+            res, cpu, pg = _measure(server, _lua(token, str(uuid.uuid4())), args.seconds, database)
+            results.append(("bare FastAPI + asyncpg INSERT", res, cpu, pg, server.peak_rss_mb()))
         port = free_port()
         app = [*PROREG, "serve", "--port", str(port), "--workers", str(args.workers)]
         env = {
@@ -110,8 +135,8 @@ def main() -> None:
                 json={"pseudonym": "B-1"},
                 headers={"Authorization": f"Bearer {token}"},
             ).json()
-            res = _measure(server.base, _lua(token, patient["id"]), args.seconds)
-            results.append(("pro-registry POST /v1/responses", res, server.peak_rss_mb()))
+            res, cpu, pg = _measure(server, _lua(token, patient["id"]), args.seconds, database)
+            results.append(("pro-registry POST /v1/responses", res, cpu, pg, server.peak_rss_mb()))
         stored = asyncio.run(_count(url, "responses"))
     base_rps = results[0][1].rps
     rows = [
@@ -120,15 +145,27 @@ def main() -> None:
             f"{r.rps:,.0f}",
             f"{r.p50_ms:.1f}",
             f"{r.p99_ms:.1f}",
+            f"{cpu:.2f}",
+            f"{pg:.2f}",
             f"{rss:.0f}",
             f"{r.errors}",
             f"{100 * r.rps / base_rps:.0f} %",
         ]
-        for name, r, rss in results
+        for name, r, cpu, pg, rss in results
     ]
     table(
         f"single submissions, 32 connections, {args.workers} worker(s), {args.seconds} s",
-        ["endpoint", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "non-2xx", "vs bare"],
+        [
+            "endpoint",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/req",
+            "PostgreSQL CPU ms/req",
+            "peak RSS MB",
+            "non-2xx",
+            "vs bare",
+        ],
         rows,
     )
     print(f"responses stored by pro-registry (incl. warm-up): {stored:,}")

@@ -16,9 +16,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import direct
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Unprocessable
@@ -59,10 +60,9 @@ async def claim(
     busy = {k for k in keys if (scope, k) in _in_flight}
     free = [k for k in dict.fromkeys(keys) if k not in busy]
     stored: dict[str, tuple[str, Stored]] = {}
-    if free and session.get_bind().dialect.name == "postgresql":
-        rows = await session.execute(
-            _PG_CLAIM, {"scope": scope, "keys": free, "key_id": caller.key_id}
-        )
+    pg = await direct.connection(session) if free else None
+    if pg is not None:
+        rows = await pg.fetch(_PG_CLAIM, scope, free, caller.key_id)
         locked = set()
         for key, got, fp, status, body, location in rows:
             if not got:
@@ -81,11 +81,11 @@ async def claim(
     return busy, stored
 
 
-_PG_CLAIM = text(
-    "SELECT u.k, pg_try_advisory_xact_lock(hashtextextended(:scope || ':' || u.k, 0)),"
+_PG_CLAIM = (
+    "SELECT u.k, pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || u.k, 0)),"
     " i.fingerprint, i.status_code, i.body, i.location"
-    " FROM unnest(CAST(:keys AS text[])) AS u(k)"
-    " LEFT JOIN idempotency_keys AS i ON i.api_key_id = :key_id AND i.key = u.k"
+    " FROM unnest($2::text[]) AS u(k)"
+    " LEFT JOIN idempotency_keys AS i ON i.api_key_id = $3::uuid AND i.key = u.k"
 )
 IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import direct
 from app.auth import Principal
 from app.errors import PROBLEM_BASE, AppError, NotFound, Unprocessable
 from app.instruments import InvalidAnswers, get_instrument
@@ -90,6 +91,13 @@ _ONE = (
     .where(_p.id == bindparam("patient_id"))
 )
 _ONE_IN_SITE = _ONE.where(_p.site_id == bindparam("site_id"))
+# The same two lookups as SQL text for the driver connection (PostgreSQL).
+_ONE_PG = (
+    "SELECT p.id, p.site_id, i.id, i.started_at FROM patients AS p"
+    " LEFT OUTER JOIN infusions AS i ON i.id = $2::uuid AND i.patient_id = p.id"
+    " WHERE p.id = $1::uuid"
+)
+_ONE_IN_SITE_PG = _ONE_PG + " AND p.site_id = $3::uuid"
 
 
 async def load_refs(session: AsyncSession, caller: Principal, items: list[Scored]) -> Refs:
@@ -102,15 +110,24 @@ async def load_refs(session: AsyncSession, caller: Principal, items: list[Scored
             "patient_id": next(iter(patient_ids)),
             "infusion_id": next(iter(infusion_ids), None),
         }
-        if caller.role == "clinic":
+        found: Any
+        pg = await direct.connection(session)
+        if pg is not None:
+            if caller.role == "clinic":
+                found = await pg.fetch(
+                    _ONE_IN_SITE_PG, params["patient_id"], params["infusion_id"], caller.site_id
+                )
+            else:
+                found = await pg.fetch(_ONE_PG, params["patient_id"], params["infusion_id"])
+        elif caller.role == "clinic":
             found = (
                 await session.execute(_ONE_IN_SITE, {**params, "site_id": caller.site_id})
             ).all()
         else:
             found = (await session.execute(_ONE, params)).all()
         return Refs(
-            {r.id: r.site_id for r in found},
-            {r.infusion_id: (r.id, r.started_at) for r in found if r.infusion_id is not None},
+            {r[0]: r[1] for r in found},
+            {r[2]: (r[0], r[3]) for r in found if r[2] is not None},
         )
     stmt = lookups.scoped(
         select(_p.id, _p.site_id).where(_p.id.in_(patient_ids)), _p.site_id, caller
