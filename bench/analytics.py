@@ -148,9 +148,10 @@ async def _capture(url: str, ep: Endpoint, summary: bool) -> list[tuple[str, tup
         "mediation": {"exposure": "cumulative_dose", "threshold": 8, "n_boot": 0, "seed": 0},
     }
     try:
-        async with make_sessionmaker(engine)() as session, session.begin():
+        async with make_sessionmaker(engine)() as session:
             scope = await (service.scope if summary else resolve)(session, caller, filters)
             await getattr(service, name)(session, scope, **defaults[name])
+            await session.commit()
     finally:
         await engine.dispose()
     return seen
