@@ -37,7 +37,7 @@ async def _matrix(
 ) -> tuple[Vector, Vector]:
     """pre and post as (patients × max_k) arrays; pre_1 falls back on the baseline."""
     cols = await load_columns(session, scope, extract.per_infusion(scope, scale, max_k))
-    (rows, known), ks = frame.rows_of(cols["patient_id"]), np.array(cols["k"], dtype=np.intp) - 1
+    (rows, known), ks = frame.rows_of(cols), np.array(cols["k"], dtype=np.intp) - 1
     rows, ks = rows[known], ks[known]
     pre = np.full((len(frame), max_k), np.nan)
     post = np.full((len(frame), max_k), np.nan)

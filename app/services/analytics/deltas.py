@@ -28,7 +28,7 @@ async def first_infusion(
 ) -> tuple[Vector, Vector]:
     """pre_1 (the baseline when infusion 1 has no pre_infusion score) and post_1 per patient."""
     cols = await load_columns(session, scope, extract.per_infusion(scope, scale, 1))
-    rows, known = frame.rows_of(cols["patient_id"])
+    rows, known = frame.rows_of(cols)
     pre, post = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
     pre[rows[known]], post[rows[known]] = floats(cols["pre"])[known], floats(cols["post"])[known]
     return np.where(np.isnan(pre), frame.baseline(scale), pre), post

@@ -80,6 +80,7 @@ def patient_columns(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[An
         cast(terms.year_of(scope, pp.c.t1) - pp.c.birth_year, Float).label("age"),
         dose.label("dose"),
         *(cast(pp.c[f"{s}_{k}"], Float).label(f"{s}_{k}") for s in scales for k in KINDS),
+        *([pp.c.pos] if "pos" in pp.c else []),
     )
 
 

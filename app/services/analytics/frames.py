@@ -32,6 +32,8 @@ class PatientFrame:
     age: Vector
     dose_sum: Vector  # NaN unless every infusion of the patient has a per-kg dose
     values: dict[str, Vector]  # "{scale}_baseline" / "{scale}_final"
+    # Row of each cohort rank (summary tables on PostgreSQL: see summary.cohort), else None.
+    by_rank: npt.NDArray[np.intp] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -43,16 +45,20 @@ class PatientFrame:
         decoded = {c: orjson.loads(c) for c in set(self.conditions_json) if c}
         return [decoded[c] if c else [] for c in self.conditions_json]
 
-    def rows_of(self, patient_ids: list[str]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
-        """Positions in this frame of the given patient ids, and which ids it holds.
+    def rows_of(self, cols: Columns) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+        """Rows in this frame of the patients of another read (by `pos`, the cohort rank, or
+        by `patient_id`), and which of them the frame holds.
 
-        An analysis reads its frame and its other values in separate statements; a patient
-        registered in between (SQLite has no snapshot across statements) is not in the frame,
-        and its values are left out with it.
+        On SQLite an analysis has no snapshot across statements: a patient registered
+        between the frame's read and the other one is not in the frame, and its values are
+        left out with it.
         """
+        if "pos" in cols and self.by_rank is not None:
+            rows = self.by_rank[np.array(cols["pos"], dtype=np.intp)]
+            return rows, np.ones(rows.size, dtype=np.bool_)
         index = {pid: i for i, pid in enumerate(self.ids)}
-        rows = np.array([index.get(pid, -1) for pid in patient_ids], dtype=np.intp)
-        return rows, rows >= 0
+        found = np.array([index.get(pid, -1) for pid in cols["patient_id"]], dtype=np.intp)
+        return found, found >= 0
 
     def baseline(self, scale: str) -> Vector:
         return self.values[f"{scale}_baseline"]
@@ -113,4 +119,12 @@ async def load_patients(
         age=floats(cols["age"]),
         dose_sum=floats(cols["dose"]),
         values={name: floats(cols[name]) for name in values},
+        by_rank=_inverse(cols["pos"]) if "pos" in cols else None,
     )
+
+
+def _inverse(ranks: list[int]) -> npt.NDArray[np.intp]:
+    """by_rank[r] = the row holding cohort rank r."""
+    order = np.empty(len(ranks), dtype=np.intp)
+    order[np.array(ranks, dtype=np.intp)] = np.arange(len(ranks), dtype=np.intp)
+    return order

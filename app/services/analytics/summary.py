@@ -35,6 +35,10 @@ def cohort(scope: Scope) -> Subquery:
         ps.dose_known,
         *(getattr(ps, f"{s}_{k}") for s in terms.SCALES for k in terms.KINDS),
     )
+    if scope.dialect == "postgresql":
+        # Each patient's rank in the cohort: the other per-patient reads of this analysis
+        # (same snapshot, same cohort) name patients by it instead of by id as text.
+        stmt = stmt.add_columns((func.row_number().over(order_by=ps.patient_id) - 1).label("pos"))
     f = scope.filters
     if scope.site_id is not None:
         stmt = stmt.where(ps.site_id == scope.site_id)
@@ -59,12 +63,17 @@ def per_patient(scope: Scope, scales: tuple[str, ...]) -> Select[Any]:
     return select(*(c for c in coh.c if c.key not in dropped))
 
 
+def _patient(coh: Subquery, patient_id: Any) -> Any:
+    """How a row names its patient: the cohort rank on PostgreSQL, else the id."""
+    return coh.c.pos if "pos" in coh.c else patient_id
+
+
 def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:
     """See app.services.analytics.extract.per_infusion."""
     coh, inf = cohort(scope), InfusionSummary
     return (
         select(
-            inf.patient_id,
+            _patient(coh, inf.patient_id),
             inf.k,
             getattr(inf, f"{scale}_pre").label("pre"),
             getattr(inf, f"{scale}_post").label("post"),
@@ -78,7 +87,11 @@ def monthly(scope: Scope, scale: str, max_month: int) -> Select[Any]:
     """See app.services.analytics.extract.monthly."""
     coh, value = cohort(scope), getattr(MonthSummary, scale)
     return (
-        select(MonthSummary.patient_id, MonthSummary.m, cast(value, Float).label("value"))
+        select(
+            _patient(coh, MonthSummary.patient_id),
+            MonthSummary.m,
+            cast(value, Float).label("value"),
+        )
         .join(coh, coh.c.id == MonthSummary.patient_id)
         .where(value.is_not(None), MonthSummary.m <= max_month)
     )

@@ -25,7 +25,7 @@ async def trajectory(
     points[:, 0] = frame.baseline(scale)
     cols = await load_columns(session, scope, extract.monthly(scope, scale, max_month))
     months = np.array(cols["m"], dtype=np.intp)
-    at, known = frame.rows_of(cols["patient_id"])
+    at, known = frame.rows_of(cols)
     points[at[known], months[known]] = floats(cols["value"])[known]
     depressed = frame.depressed(threshold)
     body: dict[str, Any] = envelope(
