@@ -19,7 +19,14 @@ from sqlalchemy.engine import make_url
 
 from bench.harness import run_cli, scratch_database, table
 
-TABLES = ("patients", "infusions", "responses", "response_versions", "audit_events")
+TABLES = (
+    "patients",
+    "infusions",
+    "responses",
+    "response_versions",
+    "audit_events",
+    "analytics_patients",  # the analytics summary, built by the demo before it returns
+)
 
 
 @dataclass(frozen=True)
