@@ -1,8 +1,8 @@
 """Bring the summary tables up to date with every committed write before an analysis reads.
 
-Triggers on patients, infusions and responses append the patients each write touches to
-`analytics_stale`, in the writer's own transaction. A refresh takes those rows and recomputes
-the summary of exactly those patients with the extraction queries of
+Triggers on patients, infusions, adverse events and responses append the patients each write
+touches to `analytics_stale`, in the writer's own transaction. A refresh takes those rows and
+recomputes the summary of exactly those patients with the extraction queries of
 app.services.analytics.extract run over the clinical tables, so both paths share one
 definition of every value.
 
@@ -95,13 +95,12 @@ async def _rebuild(conn: AsyncConnection, patients: tuple[uuid.UUID, ...] | None
     now, dialect = dt.datetime.now(dt.UTC), conn.dialect.name
     scope = Scope(Filters(), None, None, now, dialect, patients)
     for table in SUMMARY_TABLES:
+        # DELETE, not TRUNCATE, even for everyone: TRUNCATE is not MVCC-safe, and an analysis
+        # whose snapshot predates it would read empty tables.
+        gone = delete(table)
         if patients is not None:
-            column = table.__table__.c.patient_id
-            await conn.execute(delete(table).where(sources.among(scope, column, patients)))
-        elif dialect == "postgresql":
-            await conn.execute(text(f"TRUNCATE {table.__tablename__}"))
-        else:
-            await conn.execute(delete(table))
+            gone = gone.where(sources.among(scope, table.__table__.c.patient_id, patients))
+        await conn.execute(gone)
     for table, rows in (
         (PatientSummary, _patients(scope)),
         (InfusionSummary, _infusions(scope)),
