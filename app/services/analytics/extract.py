@@ -60,10 +60,13 @@ def per_patient(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[Any]:
     )
 
 
-def patient_columns(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[Any]:
-    """What the statistics read per patient, ready to use: id and site_id (as text), sex,
-    conditions (JSON text), n_infusions, age at infusion 1, the cumulative per-kg dose (null
-    unless every infusion has one) and `{scale}_{baseline|final}`."""
+def patient_columns(
+    scope: Scope, scales: tuple[str, ...] = SCALES, *, attributes: bool = True
+) -> Select[Any]:
+    """What the statistics read per patient, ready to use: id (as text), `{scale}_{baseline|
+    final}`, the cohort rank `pos` where there is one, and unless `attributes` is false:
+    site_id (as text), sex, conditions (JSON text), n_infusions, age at infusion 1 and the
+    cumulative per-kg dose (null unless every infusion has one)."""
     pp = per_patient(scope, scales).subquery("pp")
     dose = case(
         (
@@ -71,14 +74,17 @@ def patient_columns(scope: Scope, scales: tuple[str, ...] = SCALES) -> Select[An
             cast(pp.c.dose_sum, Float),
         )
     )
-    return select(
-        cast(pp.c.id, String).label("id"),
+    described = (
         cast(pp.c.site_id, String).label("site_id"),
         pp.c.sex,
         cast(pp.c.conditions, String).label("conditions"),
         pp.c.n_infusions,
         cast(terms.year_of(scope, pp.c.t1) - pp.c.birth_year, Float).label("age"),
         dose.label("dose"),
+    )
+    return select(
+        cast(pp.c.id, String).label("id"),
+        *(described if attributes else ()),
         *(cast(pp.c[f"{s}_{k}"], Float).label(f"{s}_{k}") for s in scales for k in KINDS),
         *([pp.c.pos] if "pos" in pp.c else []),
     )

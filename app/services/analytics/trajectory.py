@@ -19,7 +19,8 @@ STRATA = (("depressed", 1.0), ("not_depressed", 0.0))
 async def trajectory(
     session: AsyncSession, scope: Scope, *, scale: str, threshold: int, max_month: int
 ) -> dict[str, Any]:
-    frame = await load_patients(session, scope, tuple(dict.fromkeys((scale, "hads_depression"))))
+    scales = tuple(dict.fromkeys((scale, "hads_depression")))
+    frame = await load_patients(session, scope, scales, attributes=False)
     n = len(frame)
     points = np.full((n, max_month + 1), np.nan)
     points[:, 0] = frame.baseline(scale)
