@@ -69,8 +69,8 @@ async def by_infusion(
         row = {"k": k, **_cell(pre[:, k - 1], post[:, k - 1], baseline)}
         if threshold is not None:
             row["strata"] = {}
-            for name in names:
-                mask = np.array([label == name for label in labels], dtype=bool)
+            for i, name in enumerate(names):
+                mask = labels == i
                 row["strata"][name] = _cell(pre[mask, k - 1], post[mask, k - 1], baseline[mask])
             shown = sum(row["strata"][name]["n"] for name in names)
             disclosure.partition(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.analytics import blocks, disclosure, extract
@@ -34,13 +35,18 @@ async def first_infusion(
     return np.where(np.isnan(pre), frame.baseline(scale), pre), post
 
 
-def strata_of(frame: PatientFrame, threshold: int, bands: bool) -> tuple[list[str], list[Any]]:
-    """Stratum names and each patient's stratum (None when baseline HADS-D is unknown)."""
+def strata_of(
+    frame: PatientFrame, threshold: int, bands: bool
+) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """Stratum names and each patient's stratum as an index into them (-1 when baseline
+    HADS-D is unknown)."""
     if bands:
-        return list(BANDS), list(frame.bands())
-    names = {1.0: "depressed", 0.0: "not_depressed"}
-    labels = [None if np.isnan(d) else names[float(d)] for d in frame.depressed(threshold)]
-    return ["depressed", "not_depressed"], labels
+        index = {band: i for i, band in enumerate(BANDS)}
+        codes = [-1 if band is None else index[band] for band in frame.bands()]
+        return list(BANDS), np.array(codes, dtype=np.intp)
+    depressed = frame.depressed(threshold)
+    codes_by_flag = np.where(depressed == 1.0, 0, 1)
+    return ["depressed", "not_depressed"], np.where(np.isnan(depressed), -1, codes_by_flag)
 
 
 def responders(base: Vector, final: Vector) -> dict[str, dict[str, Any]]:
@@ -91,7 +97,7 @@ async def pain_deltas(
     )
     strata = []
     for i, name in enumerate(names):
-        mask = usable & np.array([label == name for label in labels], dtype=bool)
+        mask = usable & (labels == i)
         block = stratum_block(name, base[mask], final[mask])
         for key, denominator in block.pop("_denominators").items():
             disclosure.partition(body, [("strata", i, key)], residual=denominator - block[key]["n"])
@@ -101,7 +107,7 @@ async def pain_deltas(
     disclosure.partition(body, [*(("strata", i) for i in range(len(names))), ("n_missing",)])
     body["difference"] = None
     if len(strata) == 2:
-        first, second = (usable & np.array([lb == nm for lb in labels], dtype=bool) for nm in names)
+        first, second = usable & (labels == 0), usable & (labels == 1)
         body["difference"] = blocks.difference((final - base)[first], (final - base)[second])
         disclosure.depends(body, ("difference",), [("strata", 0), ("strata", 1)])
     return body
