@@ -45,7 +45,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench import duck
-from bench.harness import PROREG, free_port, run_cli, scratch_database, serve
+from bench.harness import PROREG, free_port, new_key, run_cli, scratch_database, serve
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def _row(
 
 def bench_size(patients: int, repeat: int, database_url: str | None, only: set[str]) -> None:
     with _cohort(patients, database_url) as (url, load_s), tempfile.TemporaryDirectory() as tmp:
-        token = run_cli(url, "keys", "create", "--role", "analyst", "--label", "bench").split()[-1]
+        token = new_key(url, "analyst", "--label", "bench")
         parquet = Path(tmp) / "responses.parquet"
         export_s = _timed(
             lambda: run_cli(url, "export", "--format", "parquet", "--out", str(parquet))

@@ -23,7 +23,16 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench.harness import PROREG, _children, free_port, run_cli, scratch_database, serve, table
+from bench.harness import (
+    PROREG,
+    _children,
+    free_port,
+    new_key,
+    run_cli,
+    scratch_database,
+    serve,
+    table,
+)
 
 BATCH = 1000
 
@@ -133,7 +142,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database() as url:
         run_cli(url, "sites", "create", "BENCH", "--name", "bench")
-        token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
+        token = new_key(url, "clinic", "--site", "BENCH")
         copy_rate, copy_client, copy_pg = asyncio.run(_copy(url, args.batches))
         port = free_port()
         env = {

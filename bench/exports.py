@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from bench.demo import load, print_load
-from bench.harness import PROREG, free_port, run_cli, scratch_database, serve, table
+from bench.harness import PROREG, free_port, new_key, scratch_database, serve, table
 
 BATCH = 50_000
 
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="export an existing cohort instead of loading")
     args = parser.parse_args()
     with _cohort(args.patients, args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
-        token = run_cli(url, "keys", "create", "--role", "analyst").split()[-1]
+        token = new_key(url, "analyst")
         out = Path(tmp)
         csv, csv_rss = exported(url, token, "csv", out / "export.csv")
         pq_, pq_rss = exported(url, token, "parquet", out / "export.parquet")

@@ -77,6 +77,11 @@ def run_cli(database_url: str, *args: str) -> str:
     return out.stdout
 
 
+def new_key(database_url: str, role: str, *options: str) -> str:
+    """`proreg keys create --role ROLE [options]`: the token, printed on its last line."""
+    return run_cli(database_url, "keys", "create", "--role", role, *options).split()[-1]
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]

@@ -23,6 +23,7 @@ from bench.harness import (
     PgBackendCpu,
     Server,
     free_port,
+    new_key,
     run_cli,
     scratch_database,
     serve,
@@ -102,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database() as url:
         run_cli(url, "sites", "create", "BENCH", "--name", "bench")
-        token = run_cli(url, "keys", "create", "--role", "clinic", "--site", "BENCH").split()[-1]
+        token = new_key(url, "clinic", "--site", "BENCH")
         database = make_url(url).database or ""
         results: list[tuple[str, LoadResult, float, float, float]] = []
         asyncio.run(_create_bare_table(url))
