@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import Column, Float, Index, Integer, String, Table, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -94,5 +93,3 @@ class MonthSummary(Base):
 # writing statement and patient (duplicates allowed, so no writer ever waits on another),
 # drained by the refresh.
 stale: Table = Table("analytics_stale", metadata, Column("patient_id", Uuid, nullable=False))
-
-SUMMARY_TABLES: tuple[Any, ...] = (PatientSummary, InfusionSummary, EventSummary, MonthSummary)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String, case, cast, func, or_, select, true
+from sqlalchemy import Float, String, case, cast, or_, select, true
 from sqlalchemy.sql import Select, Subquery
 
 from app.schemas.common import Timepoint
@@ -88,13 +88,6 @@ def patient_columns(
         *(cast(pp.c[f"{s}_{k}"], Float).label(f"{s}_{k}") for s in scales for k in KINDS),
         *([pp.c.pos] if "pos" in pp.c else []),
     )
-
-
-def as_arrays(stmt: Select[Any]) -> Select[*tuple[Any, ...]]:
-    """One row of arrays, one per column (PostgreSQL): a 100,000-row result crosses the
-    driver as a dozen arrays decoded in C instead of 100,000 rows built one by one."""
-    sub = stmt.subquery("cols")
-    return select(*(func.array_agg(c).label(c.key) for c in sub.c))
 
 
 def per_infusion(scope: Scope, scale: str, max_k: int) -> Select[Any]:

@@ -28,7 +28,6 @@ from sqlalchemy.sql import Select
 from app.models import Infusion, Patient
 from app.models.summary import (
     MAX_MONTH,
-    SUMMARY_TABLES,
     EventSummary,
     InfusionSummary,
     MonthSummary,
@@ -94,20 +93,19 @@ async def _rebuild(conn: AsyncConnection, patients: tuple[uuid.UUID, ...] | None
     """Recompute the summary rows of these patients (None: of everyone)."""
     now, dialect = dt.datetime.now(dt.UTC), conn.dialect.name
     scope = Scope(Filters(), None, None, now, dialect, patients)
-    for table in SUMMARY_TABLES:
+    for table, rows in (
+        (PatientSummary, _patients),
+        (InfusionSummary, _infusions),
+        (EventSummary, _events),
+        (MonthSummary, _months),
+    ):
         # DELETE, not TRUNCATE, even for everyone: TRUNCATE is not MVCC-safe, and an analysis
         # whose snapshot predates it would read empty tables.
         gone = delete(table)
         if patients is not None:
             gone = gone.where(sources.among(scope, table.__table__.c.patient_id, patients))
         await conn.execute(gone)
-    for table, rows in (
-        (PatientSummary, _patients(scope)),
-        (InfusionSummary, _infusions(scope)),
-        (EventSummary, _events(scope)),
-        (MonthSummary, _months(scope)),
-    ):
-        sub = rows.subquery("rows")
+        sub = rows(scope).subquery("rows")
         await conn.execute(insert(table).from_select(list(sub.c.keys()), select(sub)))
 
 
