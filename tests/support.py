@@ -19,33 +19,31 @@ from app.services import keys
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-async def create_database(url: str, name: str | None = None) -> str:
-    """Create (PostgreSQL) and migrate a database; returns its URL."""
-    if name is not None:
-        admin = make_url(url)
-        conn = await asyncpg.connect(
-            host=admin.host, port=admin.port or 5432, user=admin.username,
-            password=admin.password, database=admin.database,
-        )  # fmt: skip
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        url = admin.set(database=name).render_as_string(hide_password=False)
-    await _to_thread(upgrade, url)
-    return url
-
-
-async def drop_database(url: str) -> None:
+async def pg_admin(url: str, *statements: str) -> None:
+    """Run statements on the `postgres` maintenance database of `url`'s server."""
     target = make_url(url)
     conn = await asyncpg.connect(
         host=target.host, port=target.port or 5432, user=target.username,
         password=target.password, database="postgres",
     )  # fmt: skip
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def create_database(url: str, name: str | None = None) -> str:
+    """Create (PostgreSQL) and migrate a database; returns its URL."""
+    if name is not None:
+        await pg_admin(url, f'CREATE DATABASE "{name}"')
+        url = make_url(url).set(database=name).render_as_string(hide_password=False)
+    await _to_thread(upgrade, url)
+    return url
+
+
+async def drop_database(url: str) -> None:
+    await pg_admin(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 async def _to_thread(fn: Any, *args: Any) -> Any:

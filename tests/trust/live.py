@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from app.logs import log_config
 from app.services import keys
@@ -45,20 +43,6 @@ def new_database(backend: str, tmp: Path) -> str:
 def dispose_database(url: str) -> None:
     if url.startswith("postgresql"):
         asyncio.run(drop_database(url))
-
-
-async def pg_admin(url: str, *statements: str) -> None:
-    """Run statements on the `postgres` maintenance database of `url`'s server."""
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host, port=target.port or 5432, user=target.username,
-        password=target.password, database="postgres",
-    )  # fmt: skip
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def make_key(url: str, role: str, site: str | None = None, **extra: Any) -> str:

@@ -18,9 +18,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.support import response_body
+from tests.support import pg_admin, response_body
 from tests.trust.conftest import Live
-from tests.trust.live import pg_admin
 
 pytestmark = pytest.mark.slow
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
