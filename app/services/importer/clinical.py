@@ -80,14 +80,7 @@ def _parse_infusions(
 ) -> list[tuple[int, tuple[str, str], InfusionCreate]]:
     parsed = []
     names = tuple(n for n in COLUMNS["infusions"] if n not in ("site", "pseudonym"))
-    for row in rows:
-        if shape := shape_error(row):
-            errors.append(shape)
-            continue
-        code = refs.site_of(row.cells, site)
-        if code is None:
-            errors.append(refs.missing_patient(row.line, None, None))
-            continue
+    for row, code in refs.with_site(rows, site, errors):
         try:
             data = InfusionCreate.model_validate(body(row, names))
         except ValidationError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import select, tuple_
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.errors import AppError
 from app.models import Patient, Site
-from app.services.importer.layout import LineError
+from app.services.importer.layout import LineError, Row, shape_error
 
 # Imports act with admin scope and sign the audit trail and `created_by` as `cli-import`.
 CALLER = Principal(uuid.UUID(int=0), "cli-import", "admin", None, None)
@@ -55,6 +55,22 @@ async def patients_by_key(
 
 def site_of(cells: dict[str, str], default: str | None) -> str | None:
     return cells.get("site") or default
+
+
+def with_site(
+    rows: Iterable[Row], default: str | None, errors: list[LineError]
+) -> Iterator[tuple[Row, str]]:
+    """Well-formed rows that name their site (a `site` cell or the --site option), each with
+    that site's code; every other row becomes a line error."""
+    for row in rows:
+        if shape := shape_error(row):
+            errors.append(shape)
+            continue
+        code = site_of(row.cells, default)
+        if code is None:
+            errors.append(missing_patient(row.line, None, None))
+            continue
+        yield row, code
 
 
 def app_errors(line: int, exc: AppError) -> list[LineError]:

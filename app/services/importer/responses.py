@@ -23,7 +23,6 @@ from app.services.importer.layout import (
     answer_value,
     body,
     convert,
-    shape_error,
     validation_errors,
 )
 from app.services.importer.refs import CALLER, Progress
@@ -44,14 +43,7 @@ class Pending:
 
 def _parse(rows: list[Row], site: str | None, errors: list[LineError]) -> list[Pending]:
     parsed = []
-    for row in rows:
-        if shape := shape_error(row):
-            errors.append(shape)
-            continue
-        code = refs.site_of(row.cells, site)
-        if code is None:
-            errors.append(refs.missing_patient(row.line, None, None))
-            continue
+    for row, code in refs.with_site(rows, site, errors):
         number = row.get("infusion_number")
         answers = {k: answer_value(v) for k, v in row.cells.items()
                    if k not in COLUMNS["responses"]}  # fmt: skip
