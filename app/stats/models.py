@@ -1,7 +1,6 @@
 """Single-mediator analysis for analytics: OLS paths and a bootstrap of the indirect effect."""
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -64,10 +63,10 @@ def _mediation_paths(design_x: Array, design_xm: Array, m: Array, y: Array) -> d
 
 
 def mediation(
-    x: Sequence[float],
-    m: Sequence[float],
-    y: Sequence[float],
-    covariates: Sequence[Sequence[float]] = (),
+    x: npt.ArrayLike,
+    m: npt.ArrayLike,
+    y: npt.ArrayLike,
+    covariates: npt.ArrayLike = (),
     *,
     n_boot: int = 2000,
     seed: int | None = None,
@@ -81,7 +80,9 @@ def mediation(
     """
     xv, mv, yv = (np.asarray(v, dtype=float) for v in (x, m, y))
     n = xv.size
-    cov = np.asarray(covariates, dtype=float) if len(covariates) else np.empty((n, 0))
+    cov = np.asarray(covariates, dtype=float)
+    if cov.size == 0:
+        cov = np.empty((n, 0))
     if mv.size != n or yv.size != n or cov.ndim != 2 or cov.shape[0] != n:
         raise ValueError("x, m, y and covariates must have one entry per patient")
     ones = np.ones((n, 1))

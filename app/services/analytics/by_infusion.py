@@ -53,7 +53,7 @@ async def by_infusion(
     session: AsyncSession, scope: Scope, *, scale: str, max_k: int, threshold: int | None
 ) -> dict[str, Any]:
     scales = tuple(dict.fromkeys((scale, "hads_depression")))
-    frame = await load_patients(session, scope, scales)
+    frame = await load_patients(session, scope, scales, ("n_infusions",))
     pre, post = await _matrix(session, scope, frame, scale, max_k)
     baseline = frame.baseline(scale)
     body: dict[str, Any] = envelope(

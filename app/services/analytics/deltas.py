@@ -85,7 +85,7 @@ def stratum_block(name: str, base: Vector, final: Vector) -> dict[str, Any]:
 async def pain_deltas(
     session: AsyncSession, scope: Scope, *, threshold: int, bands: bool, window: Window
 ) -> dict[str, Any]:
-    frame = await load_patients(session, scope, ("pain", "hads_depression"), attributes=False)
+    frame = await load_patients(session, scope, ("pain", "hads_depression"), ())
     if window == "overall":
         base, final = frame.baseline("pain"), frame.final("pain")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,11 @@ Columns = dict[str, list[Any]]
 
 @dataclass(slots=True)
 class PatientFrame:
-    """Columns of the per-patient extraction; missing numbers are NaN."""
+    """Columns of the per-patient extraction; missing numbers are NaN. Attributes that
+    were not read (see load_patients) are empty."""
 
-    ids: list[str]  # patient ids as text
+    size: int  # patients in the frame
+    ids: list[str]  # patient ids as text, where patients are not named by cohort rank
     site_ids: list[str]
     sex: list[str]
     conditions_json: list[str | None]
@@ -36,7 +39,7 @@ class PatientFrame:
     by_rank: npt.NDArray[np.intp] | None = None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.size
 
     @property
     def conditions(self) -> list[list[str]]:
@@ -108,24 +111,23 @@ async def load_patients(
     session: AsyncSession,
     scope: Scope,
     scales: tuple[str, ...] = extract.SCALES,
-    *,
-    attributes: bool = True,
+    attributes: Collection[str] = extract.ATTRIBUTES,
 ) -> PatientFrame:
-    """The per-patient extraction as columns (see extract.patient_columns). Without
-    `attributes` only the values are read: site_ids, sex, conditions, n_infusions, age and
-    dose_sum are left empty (analyses of values alone skip a third of the transfer)."""
-    stmt = extract.patient_columns(scope, scales, attributes=attributes)
+    """The per-patient extraction as columns (see extract.patient_columns), with only the
+    `attributes` an analysis uses: analyses of values alone read none of them."""
+    stmt = extract.patient_columns(scope, scales, attributes)
     cols = await load_columns(session, scope, stmt)
-    values = [f"{s}_{k}" for s in scales for k in extract.KINDS]
+    values = {f"{s}_{k}": floats(cols[f"{s}_{k}"]) for s in scales for k in extract.KINDS}
     return PatientFrame(
-        ids=cols["id"],
+        size=len(cols["pos"] if "pos" in cols else cols["id"]),
+        ids=cols.get("id", []),
         site_ids=cols.get("site_id", []),
         sex=cols.get("sex", []),
         conditions_json=cols.get("conditions", []),
         n_infusions=np.array(cols.get("n_infusions", []), dtype=np.int64),
         age=floats(cols.get("age", [])),
         dose_sum=floats(cols.get("dose", [])),
-        values={name: floats(cols[name]) for name in values},
+        values=values,
         by_rank=_inverse(cols["pos"]) if "pos" in cols else None,
     )
 

@@ -23,20 +23,13 @@ async def mediation(
     n_boot: int,
     seed: int,
 ) -> dict[str, Any]:
-    frame = await load_patients(session, scope, ("pain", "hads_depression"))
+    frame = await load_patients(session, scope, ("pain", "hads_depression"), ("sex", "age", "dose"))
     x = frame.dose_sum if exposure == "cumulative_dose" else frame.depressed(threshold)
     m, y = frame.change("hads_depression"), frame.change("pain")
-    female = np.array([s == "female" for s in frame.sex], dtype=float)
+    female = (np.asarray(frame.sex, dtype=object) == "female").astype(float)
     keep = ~(np.isnan(x) | np.isnan(m) | np.isnan(y) | np.isnan(frame.age))
     covariates = np.column_stack([frame.age[keep], female[keep]])
-    result = fit_mediation(
-        x[keep].tolist(),
-        m[keep].tolist(),
-        y[keep].tolist(),
-        covariates.tolist(),
-        n_boot=n_boot,
-        seed=seed,
-    )
+    result = fit_mediation(x[keep], m[keep], y[keep], covariates, n_boot=n_boot, seed=seed)
     body: dict[str, Any] = envelope(
         scope,
         ("nrs-pain", "hads"),

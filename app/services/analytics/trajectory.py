@@ -20,7 +20,7 @@ async def trajectory(
     session: AsyncSession, scope: Scope, *, scale: str, threshold: int, max_month: int
 ) -> dict[str, Any]:
     scales = tuple(dict.fromkeys((scale, "hads_depression")))
-    frame = await load_patients(session, scope, scales, attributes=False)
+    frame = await load_patients(session, scope, scales, ())
     n = len(frame)
     points = np.full((n, max_month + 1), np.nan)
     points[:, 0] = frame.baseline(scale)
