@@ -58,13 +58,14 @@ async def trajectory(
 def _model(points: Any, depressed: Any) -> dict[str, Any]:
     """value ~ month * depressed + (1 | patient) on every known monthly point."""
     keep = ~np.isnan(depressed)
-    rows, months = np.nonzero(~np.isnan(points) & keep[:, None])
+    known = ~np.isnan(points) & keep[:, None]
+    rows, months = np.nonzero(known)
     # Row indices stand for patients: arrays all the way, no per-point Python objects.
     fit = mixed_model(rows, months.astype(float), depressed[rows], points[rows, months])
     coefficients = None if fit is None else {k: v for k, v in fit.items() if k != "converged"}
     return {
         "formula": "value ~ month * depressed + (1 | patient)",
-        "n": int(np.unique(rows).size),
+        "n": int(np.count_nonzero(known.any(axis=1))),
         "n_points": int(rows.size),
         "converged": None if fit is None else fit["converged"],
         "coefficients": coefficients,
