@@ -8,8 +8,8 @@ submission costs one write round trip whatever the number of tables or rows. On 
 guarantees staged rows are written by any commit of the session; a rollback discards them.
 
 Callers that stage thousands of rows in one transaction (batch ingest, the demo loader) call
-`copy()` instead, which sends them with binary COPY: a fraction of the client and server
-work of the `unnest` INSERT.
+`copy()` instead, which sends them with binary COPY (encoded by `pgcopy`): a fraction of the
+client and server work of the `unnest` INSERT.
 
 Only append-only rows that nothing reads back inside the same transaction are staged.
 """
@@ -17,10 +17,10 @@ Only append-only rows that nothing reads back inside the same transaction are st
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any, cast
 
 import asyncpg
-import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -39,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON, TypeDecorator, TypeEngine
 from sqlalchemy.util import await_only
+
+from app.services import pgcopy
 
 _KEY = "staged_rows"
 
@@ -151,33 +153,6 @@ def _write_staged(session: Session) -> None:
         session.execute(insert(table), rows)
 
 
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-_JSON_OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _json_text(value: Any) -> str | None:
-    """JSON text of a value, as `_encode` sends it (what json.dumps(default=str) would give,
-    up to whitespace, which jsonb does not keep); orjson for speed, json for what it refuses."""
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, default=str)
-
-
-def _records(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and one tuple per row, JSON values as text (built column by column)."""
-    names = list(rows[0])
-    columns = []
-    for name in names:
-        column = [row[name] for row in rows]
-        if isinstance(table.c[name].type, JSON):
-            column = [_json_text(value) for value in column]
-        columns.append(column)
-    return names, list(zip(*columns, strict=True))
-
-
 def _driver_error(exc: Exception, statement: str) -> Exception:
     """The SQLAlchemy exception the unit of work expects for a driver error: IntegrityError
     (answered 409), an outage (503), or DBAPIError."""
@@ -209,12 +184,17 @@ async def copy(session: AsyncSession) -> None:
         await connection.exec_driver_sql("SELECT 1")
     if not driver.is_in_transaction():
         raise RuntimeError("COPY of staged rows needs a transaction (not autocommit)")
+    memo: pgcopy.Memo = {}
     for table, rows in staged:
-        names, records = _records(table, rows)
+        statement = f"COPY {table.name}"
         try:
-            await driver.copy_records_to_table(table.name, records=records, columns=names)
+            names, data = pgcopy.payload(table, rows, memo)
+        except (TypeError, ValueError, AttributeError, OverflowError, struct.error) as exc:
+            raise DBAPIError(statement, None, exc, hide_parameters=True) from exc
+        try:
+            await driver.copy_to_table(table.name, source=data, columns=names, format="binary")
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise _driver_error(exc, f"COPY {table.name}") from exc
+            raise _driver_error(exc, statement) from exc
 
 
 def _discard(session: Session, *_: Any) -> None:
