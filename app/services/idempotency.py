@@ -81,11 +81,16 @@ async def claim(
     return busy, stored
 
 
+# One primary-key lookup per key asked about. As a plain join the planner may instead hash
+# every key ever stored for the API key (it did, with fresh statistics after a burst of
+# batches): a cost that grows with the stored keys, not with the request. OFFSET 0 keeps the
+# lateral subquery from being flattened into such a join.
 _PG_CLAIM = (
     "SELECT u.k, pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || u.k, 0)),"
     " i.fingerprint, i.status_code, i.body, i.location"
-    " FROM unnest($2::text[]) AS u(k)"
-    " LEFT JOIN idempotency_keys AS i ON i.api_key_id = $3::uuid AND i.key = u.k"
+    " FROM unnest($2::text[]) AS u(k) LEFT JOIN LATERAL ("
+    "SELECT fingerprint, status_code, body, location FROM idempotency_keys"
+    " WHERE api_key_id = $3::uuid AND key = u.k OFFSET 0) AS i ON true"
 )
 IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
 

@@ -268,3 +268,21 @@ def test_copy_stores_what_an_insert_stores(pg_url: str) -> None:
     inserted, copied = stored[:3], stored[3:]
     assert [r[1:] for r in copied] == [r[1:] for r in inserted]
     assert copied[0][5] == dt.datetime(2024, 3, 1, 8, 30, 0, 123456, tzinfo=dt.UTC)
+
+
+def test_key_claim_looks_up_each_key_by_primary_key(pg_url: str) -> None:
+    """The claim's lookup is one primary-key probe per key of the request, whatever the
+    statistics say, never a pass over every key the API key has stored (a plan shape,
+    not a timing)."""
+
+    async def plan(session: Any) -> str:
+        pg = await session.connection()
+        driver = (await pg.get_raw_connection()).driver_connection
+        args = ("scope", ["a", "b"], uuid.uuid4())
+        rows = await driver.fetch("EXPLAIN " + idempotency._PG_CLAIM, *args)
+        return "\n".join(r[0] for r in rows)
+
+    shown = run_db(pg_url, plan)
+    assert "Index Cond: ((api_key_id = " in shown, shown
+    assert "(key)::text = u.k" in shown, shown
+    assert "Hash" not in shown, shown
