@@ -127,13 +127,18 @@ def remember(
     """Stage (key, fingerprint, outcome) rows: written at commit beside the change they
     describe. A duplicate key (two requests past `claim`, e.g. separate SQLite processes)
     fails that commit, which the unit of work answers with 409."""
-    now = dt.datetime.now(dt.UTC)
-    staging.stage(session, IdempotencyKey, [
-        {"api_key_id": caller.key_id, "key": key, "fingerprint": fp,
-         "status_code": stored.status_code, "body": stored.body, "location": stored.location,
-         "created_at": now}
-        for key, fp, stored in entries
-    ])  # fmt: skip
+    if not entries:
+        return
+    staging.stage(session, IdempotencyKey, staging.Columns(
+        varying={
+            "key": [key for key, _, _ in entries],
+            "fingerprint": [fp for _, fp, _ in entries],
+            "status_code": [stored.status_code for _, _, stored in entries],
+            "body": [stored.body for _, _, stored in entries],
+            "location": [stored.location for _, _, stored in entries],
+        },
+        shared={"api_key_id": caller.key_id, "created_at": dt.datetime.now(dt.UTC)},
+    ))  # fmt: skip
 
 
 async def purge(session: AsyncSession, *, older_than: dt.timedelta) -> int:

@@ -176,40 +176,46 @@ async def insert_scored(
     caller: Principal,
     items: list[tuple[Scored, uuid.UUID]],
     request_id: str | None = None,
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Stage (item, site) pairs for the commit-time insert; returns the (response, version)
-    rows so a caller that answers with the stored resource needs no read back."""
+) -> tuple[staging.Columns, staging.Columns]:
+    """Stage (item, site) pairs for the commit-time insert (or the batch's COPY), column by
+    column; returns the (responses, versions) columns so a caller that answers with the
+    stored resource needs no read back."""
     now = dt.datetime.now(dt.UTC)
-    heads: list[dict[str, Any]] = []
-    versions: list[dict[str, Any]] = []
-    events = []
-    # One audit event per response; they differ only by the response id.
-    created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
+    ids = [item.id for item, _ in items]
+    data = [item.data for item, _ in items]
+    scores = [item.scores for item, _ in items]
+    collected = [d.collected_at for d in data]
+    by_score = {col: [s.get(col) for s in scores] for col in SCORE_COLUMNS}
     completed = ResponseStatus.completed.value
-    for item, site_id in items:
-        d = item.data
-        scores = item.scores
-        cols = score_columns(scores)
-        heads.append({
-            "id": item.id, "site_id": site_id, "patient_id": d.patient_id,
-            "infusion_id": d.infusion_id, "instrument": d.instrument,
-            "timepoint": d.timepoint.value, "visit": d.visit, "created_at": now,
-            "created_by": caller.prefix, "version": 1, "status": completed,
-            "collected_at": d.collected_at, **cols,
-        })  # fmt: skip
-        versions.append({
-            "response_id": item.id, "version": 1, "status": completed,
-            "collected_at": d.collected_at, "answers": item.answers, "scores": scores,
-            "scoring_version": item.scoring_version,
-            "prorated": bool(scores.get("prorated", False)),
-            "complete": bool(scores.get("complete", True)), "reason": None,
-            "recorded_at": now, "recorded_by": caller.prefix, **cols,
-        })  # fmt: skip
-        events.append({**created, "resource_id": str(item.id)})
+    heads = staging.Columns(
+        varying={
+            "id": ids, "site_id": [site_id for _, site_id in items],
+            "patient_id": [d.patient_id for d in data],
+            "infusion_id": [d.infusion_id for d in data],
+            "instrument": [d.instrument for d in data],
+            "timepoint": [d.timepoint.value for d in data], "visit": [d.visit for d in data],
+            "collected_at": collected, **by_score,
+        },
+        shared={"created_at": now, "created_by": caller.prefix, "version": 1,
+                "status": completed},
+    )  # fmt: skip
+    versions = staging.Columns(
+        varying={
+            "response_id": ids, "collected_at": collected,
+            "answers": [item.answers for item, _ in items], "scores": scores,
+            "scoring_version": [item.scoring_version for item, _ in items],
+            "prorated": [bool(s.get("prorated", False)) for s in scores],
+            "complete": [bool(s.get("complete", True)) for s in scores], **by_score,
+        },
+        shared={"version": 1, "status": completed, "reason": None, "recorded_at": now,
+                "recorded_by": caller.prefix},
+    )  # fmt: skip
     staging.stage(session, Response, heads)
     staging.stage(session, ResponseVersion, versions)
-    await audit.record(session, *events)
-    return list(zip(heads, versions, strict=True))
+    # One audit event per response; they differ only by the response id.
+    created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
+    await audit.record_each(session, created, [str(i) for i in ids])
+    return heads, versions
 
 
 def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
@@ -229,8 +235,8 @@ async def create_one(
     scored = prepare(data)
     refs = await load_refs(session, caller, [scored])
     site_id = check_refs(scored, refs)
-    ((head, version),) = await insert_scored(session, caller, [(scored, site_id)], request_id)
-    return _read_from(head, version)
+    heads, versions = await insert_scored(session, caller, [(scored, site_id)], request_id)
+    return _read_from(heads.rows()[0], versions.rows()[0])
 
 
 def item_error(exc: AppError) -> dict[str, Any]:

@@ -119,30 +119,47 @@ def _column(values: list[Any], encode: Encoder, shared: bool, memo: Memo) -> lis
 
 
 def payload(
-    table: Table, rows: list[dict[str, Any]], memo: Memo | None = None
+    table: Table,
+    rows: list[dict[str, Any]],
+    memo: Memo | None = None,
 ) -> tuple[list[str], memoryview]:
     """(column names, COPY FROM STDIN binary data) of rows that all have the same keys.
 
-    `memo` keeps encodings across calls (the response ids come back as the versions'
-    foreign keys). Adjacent columns that hold one value on every row are joined once, so
-    a row is a handful of pieces rather than one per column.
+    `rows` may instead be given column by column (`columns`, below). `memo` keeps
+    encodings across calls (the response ids come back as the versions' foreign keys).
     """
     names = list(rows[0])
+    return columns(table, {n: list(map(itemgetter(n), rows)) for n in names}, {}, memo)
+
+
+def columns(
+    table: Table, varying: dict[str, list[Any]], shared: dict[str, Any], memo: Memo | None = None
+) -> tuple[list[str], memoryview]:
+    """The same for rows given as a list per column plus the values every row shares.
+
+    Shared values, and columns found to hold one value on every row, are encoded once and
+    joined into one piece per row; a row is then a handful of pieces, not one per column.
+    """
     memo = {} if memo is None else memo
-    pieces: list[list[bytes]] = []
+    count = len(next(iter(varying.values())))  # at least one column varies (the ids)
+    names = [*shared, *varying]
     run = [struct.pack("!h", len(names))]  # each row starts with its field count
-    for name in names:
-        encode, shared = encoder(table.c[name].type)
-        column = _column(list(map(itemgetter(name), rows)), encode, shared, memo)
+    for name, value in shared.items():
+        encode, _ = encoder(table.c[name].type)
+        run.append(NULL if value is None else encode(value))
+    pieces: list[list[bytes]] = []
+    for name, values in varying.items():
+        encode, can_share = encoder(table.c[name].type)
+        column = _column(values, encode, can_share, memo)
         if isinstance(column, bytes):
             run.append(column)
             continue
         if run:
-            pieces.append([b"".join(run)] * len(rows))
+            pieces.append([b"".join(run)] * count)
             run = []
         pieces.append(column)
     if run:
-        pieces.append([b"".join(run)] * len(rows))
+        pieces.append([b"".join(run)] * count)
     body = chain.from_iterable(zip(*pieces, strict=True))
     data = b"".join(chain((HEADER,), body, (TRAILER,)))
     return names, memoryview(data)  # a view: asyncpg would take bytes for a file path

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
@@ -45,19 +46,50 @@ from app.services import pgcopy
 _KEY = "staged_rows"
 
 
-def stage(session: Any, model: type[Any], rows: list[dict[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Rows given column by column: a list per column whose values differ from row to row,
+    one value for each column every row shares. A batch stages its thousand rows per table
+    this way, without a dict per row, and COPY encodes a shared value once."""
+
+    varying: dict[str, list[Any]]
+    shared: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not self.varying:
+            raise ValueError("Columns needs at least one varying column (it gives the count)")
+
+    def __len__(self) -> int:
+        return len(next(iter(self.varying.values())))
+
+    def rows(self) -> list[dict[str, Any]]:
+        names = list(self.varying)
+        return [
+            {**self.shared, **dict(zip(names, values, strict=True))}
+            for values in zip(*self.varying.values(), strict=True)
+        ]
+
+
+Staged = list[dict[str, Any]] | Columns
+
+
+def stage(session: Any, model: Any, rows: Staged) -> None:
     """Queue rows for a mapped class; written at commit, in staging order (mind FKs)."""
-    if rows:
+    if len(rows):
         table = cast(Table, model.__table__)
         target = session.sync_session if hasattr(session, "sync_session") else session
         target.info.setdefault(_KEY, []).append((table, rows))
 
 
-def take(session: Any) -> list[tuple[Table, list[dict[str, Any]]]]:
+def take(session: Any) -> list[tuple[Table, Staged]]:
     """Remove and return the staged rows, for a caller that writes them itself (bulk COPY)."""
     target = session.sync_session if hasattr(session, "sync_session") else session
-    staged: list[tuple[Table, list[dict[str, Any]]]] = target.info.pop(_KEY, [])
+    staged: list[tuple[Table, Staged]] = target.info.pop(_KEY, [])
     return staged
+
+
+def _as_rows(staged: list[tuple[Table, Staged]]) -> list[tuple[Table, list[dict[str, Any]]]]:
+    return [(t, rows.rows() if isinstance(rows, Columns) else rows) for t, rows in staged]
 
 
 def _pg_array_type(column_type: TypeEngine[Any]) -> tuple[str, bool]:
@@ -142,7 +174,7 @@ def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]
 
 
 def _write_staged(session: Session) -> None:
-    staged = take(session)
+    staged = _as_rows(take(session))
     if not staged:
         return
     session.flush()  # ORM-added rows first: staged rows may reference them
@@ -188,7 +220,10 @@ async def copy(session: AsyncSession) -> None:
     for table, rows in staged:
         statement = f"COPY {table.name}"
         try:
-            names, data = pgcopy.payload(table, rows, memo)
+            if isinstance(rows, Columns):
+                names, data = pgcopy.columns(table, rows.varying, rows.shared, memo)
+            else:
+                names, data = pgcopy.payload(table, rows, memo)
         except (TypeError, ValueError, AttributeError, OverflowError, struct.error) as exc:
             raise DBAPIError(statement, None, exc, hide_parameters=True) from exc
         try:

@@ -258,15 +258,23 @@ def test_copy_stores_what_an_insert_stores(pg_url: str) -> None:
         await session.run_sync(lambda s: _TYPES.create_all(s.connection()))
         rows = _every_type_rows(0)
         await session.execute(insert(_EVERY_TYPE), rows)
-        again = [{**row, "n": row["n"] + 10} for row in rows]
-        staging.stage(session, SimpleNamespace(__table__=_EVERY_TYPE), again)
+        table = SimpleNamespace(__table__=_EVERY_TYPE)
+        staging.stage(session, table, [{**row, "n": row["n"] + 10} for row in rows])
+        # Column by column: a list per varying column, shared values given once.
+        varying = {name: [row[name] for row in rows] for name in rows[0]}
+        varying["n"] = [row["n"] + 20 for row in rows]
+        staging.stage(session, table, staging.Columns(varying, {}))
+        shared = {k: v for k, v in rows[0].items() if k != "n"}
+        staging.stage(session, table, staging.Columns({"n": [30, 31]}, shared))
         await staging.copy(session)
         stored = await session.execute(select(_EVERY_TYPE).order_by(_EVERY_TYPE.c.n))
         return [tuple(r) for r in stored]
 
     stored = run_db(pg_url, work)
-    inserted, copied = stored[:3], stored[3:]
+    inserted, copied, by_column, shared = stored[:3], stored[3:6], stored[6:9], stored[9:]
     assert [r[1:] for r in copied] == [r[1:] for r in inserted]
+    assert [r[1:] for r in by_column] == [r[1:] for r in inserted]
+    assert [r[1:] for r in shared] == [inserted[0][1:]] * 2
     assert copied[0][5] == dt.datetime(2024, 3, 1, 8, 30, 0, 123456, tzinfo=dt.UTC)
 
 
