@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import JSONType, UTCDateTime, make_engine, make_sessionmaker
 from app.models import Response, Site
+from app.schemas.responses import BatchResult
 from app.services import batch, idempotency, keys, staging
 from tests.support import Api, Registry, hads, response_body, run_db
 
@@ -294,3 +295,23 @@ def test_key_claim_looks_up_each_key_by_primary_key(pg_url: str) -> None:
     assert "Index Cond: ((api_key_id = " in shown, shown
     assert "(key)::text = u.k" in shown, shown
     assert "Hash" not in shown, shown
+
+
+def test_batch_answer_is_exactly_the_documented_model(clinic: Api) -> None:
+    """The route writes its JSON itself: the body is what serializing the BatchResult model
+    would give, every field present, for stored, replayed and failed items."""
+    pid = clinic.make_patient()["id"]
+    key = uuid.uuid4().hex
+    items = [_hads_item(pid, key), _hads_item(pid, None, 1), {"patient_id": pid}]
+    clinic.ok("POST", "/v1/responses/batch", json={"items": items[:1]})
+    r = clinic.post("/v1/responses/batch", json={"items": items})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert BatchResult.model_validate(body).model_dump(mode="json") == body
+    assert [(i["status"], i["replayed"]) for i in body["items"]] == [
+        (201, True),
+        (201, False),
+        (422, False),
+    ]
+    assert (body["created"], body["replayed"], body["failed"]) == (1, 1, 1)
