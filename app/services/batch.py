@@ -102,19 +102,19 @@ def _rendered(ordered: list[dict[str, Any]]) -> bytes:
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-_CONTAINERS = frozenset({dict, list})
 
 
 def _plain(value: Any) -> bool:
     """True when the value holds only strings, integers, booleans, nulls, objects and
     arrays: no floats, which json and orjson write differently (1e-07 / 1e-7)."""
-    values = value.values() if type(value) is dict else value
-    types = set(map(type, values))
-    if types <= _SCALARS:
-        return True
-    if not types <= _SCALARS | _CONTAINERS:
+    for v in value.values() if type(value) is dict else value:
+        kind = type(v)
+        if kind in _SCALARS:
+            continue
+        if (kind is dict or kind is list) and _plain(v):
+            continue
         return False
-    return all(_plain(v) for v in values if type(v) in _CONTAINERS)
+    return True
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
