@@ -171,16 +171,35 @@ def score_columns(scores: dict[str, Any]) -> dict[str, Any]:
     return {col: scores.get(col) for col in SCORE_COLUMNS}
 
 
-async def insert_scored(
-    session: AsyncSession,
-    caller: Principal,
-    items: list[tuple[Scored, uuid.UUID]],
-    request_id: str | None = None,
+def _row_pair(
+    caller: Principal, item: Scored, site_id: uuid.UUID, now: dt.datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The response row and its first version's row, for one item."""
+    d, scores = item.data, item.scores
+    cols = score_columns(scores)
+    completed = ResponseStatus.completed.value
+    head = {
+        "id": item.id, "site_id": site_id, "patient_id": d.patient_id,
+        "infusion_id": d.infusion_id, "instrument": d.instrument,
+        "timepoint": d.timepoint.value, "visit": d.visit, "created_at": now,
+        "created_by": caller.prefix, "version": 1, "status": completed,
+        "collected_at": d.collected_at, **cols,
+    }  # fmt: skip
+    version = {
+        "response_id": item.id, "version": 1, "status": completed,
+        "collected_at": d.collected_at, "answers": item.answers, "scores": scores,
+        "scoring_version": item.scoring_version,
+        "prorated": bool(scores.get("prorated", False)),
+        "complete": bool(scores.get("complete", True)), "reason": None,
+        "recorded_at": now, "recorded_by": caller.prefix, **cols,
+    }  # fmt: skip
+    return head, version
+
+
+def _column_pair(
+    caller: Principal, items: list[tuple[Scored, uuid.UUID]], now: dt.datetime
 ) -> tuple[staging.Columns, staging.Columns]:
-    """Stage (item, site) pairs for the commit-time insert (or the batch's COPY), column by
-    column; returns the (responses, versions) columns so a caller that answers with the
-    stored resource needs no read back."""
-    now = dt.datetime.now(dt.UTC)
+    """The same rows as `_row_pair` for many items, column by column."""
     ids = [item.id for item, _ in items]
     data = [item.data for item, _ in items]
     scores = [item.scores for item, _ in items]
@@ -210,12 +229,42 @@ async def insert_scored(
         shared={"version": 1, "status": completed, "reason": None, "recorded_at": now,
                 "recorded_by": caller.prefix},
     )  # fmt: skip
+    return heads, versions
+
+
+async def insert_scored(
+    session: AsyncSession,
+    caller: Principal,
+    items: list[tuple[Scored, uuid.UUID]],
+    request_id: str | None = None,
+) -> None:
+    """Stage (item, site) pairs for the commit-time insert (or the batch's COPY), column by
+    column, with one audit event per response."""
+    if not items:
+        return
+    heads, versions = _column_pair(caller, items, dt.datetime.now(dt.UTC))
     staging.stage(session, Response, heads)
     staging.stage(session, ResponseVersion, versions)
     # One audit event per response; they differ only by the response id.
     created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
-    await audit.record_each(session, created, [str(i) for i in ids])
-    return heads, versions
+    await audit.record_each(session, created, [str(item.id) for item, _ in items])
+
+
+async def insert_one(
+    session: AsyncSession,
+    caller: Principal,
+    item: Scored,
+    site_id: uuid.UUID,
+    request_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`insert_scored` of a single item, staged as plain rows (for one row, cheaper than
+    columns); returns the (response, version) rows so the answer needs no read back."""
+    head, version = _row_pair(caller, item, site_id, dt.datetime.now(dt.UTC))
+    staging.stage(session, Response, [head])
+    staging.stage(session, ResponseVersion, [version])
+    event = audit.event(caller, "create", "response", item.id, outcome=201, request_id=request_id)
+    await audit.record(session, event)
+    return head, version
 
 
 def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
@@ -235,8 +284,8 @@ async def create_one(
     scored = prepare(data)
     refs = await load_refs(session, caller, [scored])
     site_id = check_refs(scored, refs)
-    heads, versions = await insert_scored(session, caller, [(scored, site_id)], request_id)
-    return _read_from(heads.rows()[0], versions.rows()[0])
+    head, version = await insert_one(session, caller, scored, site_id, request_id)
+    return _read_from(head, version)
 
 
 def item_error(exc: AppError) -> dict[str, Any]:

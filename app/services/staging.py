@@ -63,6 +63,8 @@ class Columns:
         return len(next(iter(self.varying.values())))
 
     def rows(self) -> list[dict[str, Any]]:
+        if len(self) == 1:  # a single submission: the common case outside batches
+            return [{**self.shared, **{k: v[0] for k, v in self.varying.items()}}]
         names = list(self.varying)
         return [
             {**self.shared, **dict(zip(names, values, strict=True))}

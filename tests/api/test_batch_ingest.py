@@ -33,10 +33,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from app.auth import Principal
 from app.db import JSONType, UTCDateTime, make_engine, make_sessionmaker
 from app.models import Response, Site
-from app.schemas.responses import BatchResult
-from app.services import batch, idempotency, keys, staging
+from app.schemas.responses import BatchResult, ResponseCreate
+from app.services import batch, idempotency, intake, keys, staging
 from tests.support import Api, Registry, hads, response_body, run_db
 
 
@@ -315,3 +316,19 @@ def test_batch_answer_is_exactly_the_documented_model(clinic: Api) -> None:
         (422, False),
     ]
     assert (body["created"], body["replayed"], body["failed"]) == (1, 1, 1)
+
+
+def test_rows_and_columns_of_responses_are_the_same_rows() -> None:
+    """A single submission stages plain rows and a batch stages columns: the same rows."""
+    items = [_hads_item(str(uuid.uuid4()), None, seed) for seed in range(3)]
+    items[1]["answers"]["hads_1"] = None  # prorated
+    items[2] = {**items[2], "visit": "M3", "infusion_id": str(uuid.uuid4()),
+                "timepoint": "post_infusion"}  # fmt: skip
+    scored = [(intake.prepare(ResponseCreate.model_validate(i)), uuid.uuid4()) for i in items]
+    caller = Principal(key_id=uuid.uuid4(), prefix="pfx", role="clinic", site_id=uuid.uuid4(),
+                       site_code="S")  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    heads, versions = intake._column_pair(caller, scored, now)
+    pairs = [intake._row_pair(caller, item, site, now) for item, site in scored]
+    assert heads.rows() == [head for head, _ in pairs]
+    assert versions.rows() == [version for _, version in pairs]
