@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import json
+import os
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -332,3 +333,19 @@ def test_rows_and_columns_of_responses_are_the_same_rows() -> None:
     pairs = [intake._row_pair(caller, item, site, now) for item, site in scored]
     assert heads.rows() == [head for head, _ in pairs]
     assert versions.rows() == [version for _, version in pairs]
+
+
+def test_response_ids_are_random_uuids_never_shared_with_a_forked_child() -> None:
+    ids = [intake.new_response_id() for _ in range(600)]  # more than one urandom draw
+    assert len(set(ids)) == len(ids)
+    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id must not be one its parent still holds
+        os.write(write, intake.new_response_id().bytes)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = uuid.UUID(bytes=os.read(read, 16))
+    os.close(read)
+    os.close(write)
+    assert child not in {intake.new_response_id() for _ in range(256)}
