@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import insert as insert_into
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.migrations import alembic_config, downgrade, upgrade
+from app.models import Patient, Response
 from tests.conftest import PG_URL
 from tests.support import Api, drop_database, run_db
 
@@ -82,3 +85,41 @@ def _bind(database_url: str, value: object) -> object:
     if isinstance(value, uuid.UUID) and database_url.startswith("sqlite"):
         return value.hex
     return value
+
+
+def _response_row(patient_id: uuid.UUID, site_id: uuid.UUID) -> dict[str, object]:
+    now = datetime.datetime.now(datetime.UTC)
+    return {"id": uuid.uuid4(), "site_id": site_id, "patient_id": patient_id,
+            "instrument": "hads", "timepoint": "follow_up", "created_at": now, "version": 1,
+            "status": "completed", "collected_at": now}  # fmt: skip
+
+
+def test_a_response_carries_its_patients_own_site(
+    database_url: str, clinic: Api, other_clinic: Api
+) -> None:
+    """One foreign key (patient_id, site_id) -> patients: the patient must exist, and the
+    site must be that patient's (so a real site); each broken half is refused."""
+    patient = clinic.make_patient()
+    other = other_clinic.make_patient()
+    pid, other_pid = uuid.UUID(patient["id"]), uuid.UUID(other["id"])
+
+    async def site_of(session: AsyncSession, patient_id: uuid.UUID) -> uuid.UUID:
+        return (await session.get_one(Patient, patient_id)).site_id
+
+    site = run_db(database_url, lambda s: site_of(s, pid))
+    other_site = run_db(database_url, lambda s: site_of(s, other_pid))
+
+    def insert(row: dict[str, object]) -> None:
+        async def work(session: AsyncSession) -> None:
+            await session.execute(insert_into(Response.__table__), [row])
+
+        run_db(database_url, work)
+
+    for broken in (
+        _response_row(pid, other_site),  # a real site, but not the patient's
+        _response_row(pid, uuid.uuid4()),  # no such site
+        _response_row(uuid.uuid4(), site),  # no such patient
+    ):
+        with pytest.raises(IntegrityError):
+            insert(broken)
+    insert(_response_row(pid, site))  # the patient with its own site is accepted

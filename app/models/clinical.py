@@ -17,7 +17,11 @@ class Patient(Base):
     """Current state of a patient; every state ever held is in `patient_versions`."""
 
     __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("site_id", "pseudonym"),)
+    __table_args__ = (
+        UniqueConstraint("site_id", "pseudonym"),
+        # What a response's (patient_id, site_id) foreign key points at: see Response.
+        Index("uq_patients_id_site_id", "id", "site_id", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"), index=True)

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import JSONType
@@ -24,11 +24,19 @@ class Response(Base):
     __table_args__ = (
         Index("ix_responses_patient_collected", "patient_id", "collected_at"),
         Index("ix_responses_site_created", "site_id", "created_at", "id"),
+        # One foreign key for both: the patient exists and the response carries that
+        # patient's own site (which the patient's foreign key to sites makes a real site).
+        # One check per stored row instead of two, and a stronger rule than two separate keys.
+        ForeignKeyConstraint(
+            ["patient_id", "site_id"],
+            ["patients.id", "patients.site_id"],
+            name="fk_responses_patient_id_site_id_patients",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    site_id: Mapped[uuid.UUID]
+    patient_id: Mapped[uuid.UUID]
     infusion_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("infusions.id"), index=True)
     instrument: Mapped[str] = mapped_column(String(32))
     timepoint: Mapped[str] = mapped_column(String(16))

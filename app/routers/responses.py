@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.deps import PatientDep, ResponseDep, RowReader, SessionDep, Writer, writes_staged_only
 from app.idempotent import IdempotencyDep
@@ -67,11 +67,13 @@ async def create_response(
 
 async def create_responses_batch(
     body: BatchRequest, request: Request, session: SessionDep, caller: Writer
-) -> BatchResult:
+) -> Response:
     """Submit up to 1,000 questionnaires. Each item is judged on its own and reported by
     index (201 stored, or its problem+json); a bad item never blocks the others. Items may
     carry their own `idempotency_key`."""
-    return await batch.ingest(session, caller, body.items, _request_id(request))
+    # The service renders the BatchResult itself (response_model below documents it).
+    rendered = await batch.ingest(session, caller, body.items, _request_id(request))
+    return Response(rendered, media_type="application/json")
 
 
 # Not `writes_staged_only`: a batch's rows go out by COPY, several statements that must

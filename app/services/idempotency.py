@@ -81,11 +81,16 @@ async def claim(
     return busy, stored
 
 
+# One primary-key lookup per key asked about. As a plain join the planner may instead hash
+# every key ever stored for the API key (it did, with fresh statistics after a burst of
+# batches): a cost that grows with the stored keys, not with the request. OFFSET 0 keeps the
+# lateral subquery from being flattened into such a join.
 _PG_CLAIM = (
     "SELECT u.k, pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || u.k, 0)),"
     " i.fingerprint, i.status_code, i.body, i.location"
-    " FROM unnest($2::text[]) AS u(k)"
-    " LEFT JOIN idempotency_keys AS i ON i.api_key_id = $3::uuid AND i.key = u.k"
+    " FROM unnest($2::text[]) AS u(k) LEFT JOIN LATERAL ("
+    "SELECT fingerprint, status_code, body, location FROM idempotency_keys"
+    " WHERE api_key_id = $3::uuid AND key = u.k OFFSET 0) AS i ON true"
 )
 IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
 
@@ -122,13 +127,18 @@ def remember(
     """Stage (key, fingerprint, outcome) rows: written at commit beside the change they
     describe. A duplicate key (two requests past `claim`, e.g. separate SQLite processes)
     fails that commit, which the unit of work answers with 409."""
-    now = dt.datetime.now(dt.UTC)
-    staging.stage(session, IdempotencyKey, [
-        {"api_key_id": caller.key_id, "key": key, "fingerprint": fp,
-         "status_code": stored.status_code, "body": stored.body, "location": stored.location,
-         "created_at": now}
-        for key, fp, stored in entries
-    ])  # fmt: skip
+    if not entries:
+        return
+    staging.stage(session, IdempotencyKey, staging.Columns(
+        varying={
+            "key": [key for key, _, _ in entries],
+            "fingerprint": [fp for _, fp, _ in entries],
+            "status_code": [stored.status_code for _, _, stored in entries],
+            "body": [stored.body for _, _, stored in entries],
+            "location": [stored.location for _, _, stored in entries],
+        },
+        shared={"api_key_id": caller.key_id, "created_at": dt.datetime.now(dt.UTC)},
+    ))  # fmt: skip
 
 
 async def purge(session: AsyncSession, *, older_than: dt.timedelta) -> int:

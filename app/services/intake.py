@@ -7,6 +7,7 @@ way whichever door it came through (JSON, batch, FHIR, CSV import, demo loader).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,20 @@ NEEDS_INFUSION = (Timepoint.pre_infusion, Timepoint.post_infusion)
 SCORE_COLUMNS = ("pain", "hads_anxiety", "hads_depression")
 
 
+_ids: list[uuid.UUID] = []
+os.register_at_fork(after_in_child=_ids.clear)  # a child never hands out its parent's ids
+
+
+def new_response_id() -> uuid.UUID:
+    """A random (version 4) UUID, made as uuid.uuid4() makes it but from one urandom call
+    per 256 ids instead of one per id: a batch makes a thousand, and each system call
+    costs more here than building the UUID."""
+    if not _ids:
+        raw = os.urandom(16 * 256)
+        _ids.extend(uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, len(raw), 16))
+    return _ids.pop()
+
+
 @dataclass(slots=True)
 class Scored:
     """A submission that passed every check that needs no database."""
@@ -35,7 +50,7 @@ class Scored:
     answers: dict[str, Any]
     scores: dict[str, Any]
     scoring_version: str
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_response_id)
 
 
 def score_answers(
@@ -171,45 +186,100 @@ def score_columns(scores: dict[str, Any]) -> dict[str, Any]:
     return {col: scores.get(col) for col in SCORE_COLUMNS}
 
 
+def _row_pair(
+    caller: Principal, item: Scored, site_id: uuid.UUID, now: dt.datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The response row and its first version's row, for one item."""
+    d, scores = item.data, item.scores
+    cols = score_columns(scores)
+    completed = ResponseStatus.completed.value
+    head = {
+        "id": item.id, "site_id": site_id, "patient_id": d.patient_id,
+        "infusion_id": d.infusion_id, "instrument": d.instrument,
+        "timepoint": d.timepoint.value, "visit": d.visit, "created_at": now,
+        "created_by": caller.prefix, "version": 1, "status": completed,
+        "collected_at": d.collected_at, **cols,
+    }  # fmt: skip
+    version = {
+        "response_id": item.id, "version": 1, "status": completed,
+        "collected_at": d.collected_at, "answers": item.answers, "scores": scores,
+        "scoring_version": item.scoring_version,
+        "prorated": bool(scores.get("prorated", False)),
+        "complete": bool(scores.get("complete", True)), "reason": None,
+        "recorded_at": now, "recorded_by": caller.prefix, **cols,
+    }  # fmt: skip
+    return head, version
+
+
+def _column_pair(
+    caller: Principal, items: list[tuple[Scored, uuid.UUID]], now: dt.datetime
+) -> tuple[staging.Columns, staging.Columns]:
+    """The same rows as `_row_pair` for many items, column by column."""
+    ids = [item.id for item, _ in items]
+    data = [item.data for item, _ in items]
+    scores = [item.scores for item, _ in items]
+    collected = [d.collected_at for d in data]
+    by_score = {col: [s.get(col) for s in scores] for col in SCORE_COLUMNS}
+    completed = ResponseStatus.completed.value
+    heads = staging.Columns(
+        varying={
+            "id": ids, "site_id": [site_id for _, site_id in items],
+            "patient_id": [d.patient_id for d in data],
+            "infusion_id": [d.infusion_id for d in data],
+            "instrument": [d.instrument for d in data],
+            "timepoint": [d.timepoint.value for d in data], "visit": [d.visit for d in data],
+            "collected_at": collected, **by_score,
+        },
+        shared={"created_at": now, "created_by": caller.prefix, "version": 1,
+                "status": completed},
+    )  # fmt: skip
+    versions = staging.Columns(
+        varying={
+            "response_id": ids, "collected_at": collected,
+            "answers": [item.answers for item, _ in items], "scores": scores,
+            "scoring_version": [item.scoring_version for item, _ in items],
+            "prorated": [bool(s.get("prorated", False)) for s in scores],
+            "complete": [bool(s.get("complete", True)) for s in scores], **by_score,
+        },
+        shared={"version": 1, "status": completed, "reason": None, "recorded_at": now,
+                "recorded_by": caller.prefix},
+    )  # fmt: skip
+    return heads, versions
+
+
 async def insert_scored(
     session: AsyncSession,
     caller: Principal,
     items: list[tuple[Scored, uuid.UUID]],
     request_id: str | None = None,
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Stage (item, site) pairs for the commit-time insert; returns the (response, version)
-    rows so a caller that answers with the stored resource needs no read back."""
-    now = dt.datetime.now(dt.UTC)
-    heads: list[dict[str, Any]] = []
-    versions: list[dict[str, Any]] = []
-    events = []
-    # One audit event per response; they differ only by the response id.
-    created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
-    completed = ResponseStatus.completed.value
-    for item, site_id in items:
-        d = item.data
-        scores = item.scores
-        cols = score_columns(scores)
-        heads.append({
-            "id": item.id, "site_id": site_id, "patient_id": d.patient_id,
-            "infusion_id": d.infusion_id, "instrument": d.instrument,
-            "timepoint": d.timepoint.value, "visit": d.visit, "created_at": now,
-            "created_by": caller.prefix, "version": 1, "status": completed,
-            "collected_at": d.collected_at, **cols,
-        })  # fmt: skip
-        versions.append({
-            "response_id": item.id, "version": 1, "status": completed,
-            "collected_at": d.collected_at, "answers": item.answers, "scores": scores,
-            "scoring_version": item.scoring_version,
-            "prorated": bool(scores.get("prorated", False)),
-            "complete": bool(scores.get("complete", True)), "reason": None,
-            "recorded_at": now, "recorded_by": caller.prefix, **cols,
-        })  # fmt: skip
-        events.append({**created, "resource_id": str(item.id)})
+) -> None:
+    """Stage (item, site) pairs for the commit-time insert (or the batch's COPY), column by
+    column, with one audit event per response."""
+    if not items:
+        return
+    heads, versions = _column_pair(caller, items, dt.datetime.now(dt.UTC))
     staging.stage(session, Response, heads)
     staging.stage(session, ResponseVersion, versions)
-    await audit.record(session, *events)
-    return list(zip(heads, versions, strict=True))
+    # One audit event per response; they differ only by the response id.
+    created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
+    await audit.record_each(session, created, [str(item.id) for item, _ in items])
+
+
+async def insert_one(
+    session: AsyncSession,
+    caller: Principal,
+    item: Scored,
+    site_id: uuid.UUID,
+    request_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`insert_scored` of a single item, staged as plain rows (for one row, cheaper than
+    columns); returns the (response, version) rows so the answer needs no read back."""
+    head, version = _row_pair(caller, item, site_id, dt.datetime.now(dt.UTC))
+    staging.stage(session, Response, [head])
+    staging.stage(session, ResponseVersion, [version])
+    event = audit.event(caller, "create", "response", item.id, outcome=201, request_id=request_id)
+    await audit.record(session, event)
+    return head, version
 
 
 def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
@@ -229,7 +299,7 @@ async def create_one(
     scored = prepare(data)
     refs = await load_refs(session, caller, [scored])
     site_id = check_refs(scored, refs)
-    ((head, version),) = await insert_scored(session, caller, [(scored, site_id)], request_id)
+    head, version = await insert_one(session, caller, scored, site_id, request_id)
     return _read_from(head, version)
 
 

@@ -8,8 +8,8 @@ submission costs one write round trip whatever the number of tables or rows. On 
 guarantees staged rows are written by any commit of the session; a rollback discards them.
 
 Callers that stage thousands of rows in one transaction (batch ingest, the demo loader) call
-`copy()` instead, which sends them with binary COPY: a fraction of the client and server
-work of the `unnest` INSERT.
+`copy()` instead, which sends them with binary COPY (encoded by `pgcopy`): a fraction of the
+client and server work of the `unnest` INSERT.
 
 Only append-only rows that nothing reads back inside the same transaction are staged.
 """
@@ -17,10 +17,11 @@ Only append-only rows that nothing reads back inside the same transaction are st
 from __future__ import annotations
 
 import json
+import struct
+from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -40,22 +41,57 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON, TypeDecorator, TypeEngine
 from sqlalchemy.util import await_only
 
+from app.services import pgcopy
+
 _KEY = "staged_rows"
 
 
-def stage(session: Any, model: type[Any], rows: list[dict[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Rows given column by column: a list per column whose values differ from row to row,
+    one value for each column every row shares. A batch stages its thousand rows per table
+    this way, without a dict per row, and COPY encodes a shared value once."""
+
+    varying: dict[str, list[Any]]
+    shared: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not self.varying:
+            raise ValueError("Columns needs at least one varying column (it gives the count)")
+
+    def __len__(self) -> int:
+        return len(next(iter(self.varying.values())))
+
+    def rows(self) -> list[dict[str, Any]]:
+        if len(self) == 1:  # a single submission: the common case outside batches
+            return [{**self.shared, **{k: v[0] for k, v in self.varying.items()}}]
+        names = list(self.varying)
+        return [
+            {**self.shared, **dict(zip(names, values, strict=True))}
+            for values in zip(*self.varying.values(), strict=True)
+        ]
+
+
+Staged = list[dict[str, Any]] | Columns
+
+
+def stage(session: Any, model: Any, rows: Staged) -> None:
     """Queue rows for a mapped class; written at commit, in staging order (mind FKs)."""
-    if rows:
+    if len(rows):
         table = cast(Table, model.__table__)
         target = session.sync_session if hasattr(session, "sync_session") else session
         target.info.setdefault(_KEY, []).append((table, rows))
 
 
-def take(session: Any) -> list[tuple[Table, list[dict[str, Any]]]]:
+def take(session: Any) -> list[tuple[Table, Staged]]:
     """Remove and return the staged rows, for a caller that writes them itself (bulk COPY)."""
     target = session.sync_session if hasattr(session, "sync_session") else session
-    staged: list[tuple[Table, list[dict[str, Any]]]] = target.info.pop(_KEY, [])
+    staged: list[tuple[Table, Staged]] = target.info.pop(_KEY, [])
     return staged
+
+
+def _as_rows(staged: list[tuple[Table, Staged]]) -> list[tuple[Table, list[dict[str, Any]]]]:
+    return [(t, rows.rows() if isinstance(rows, Columns) else rows) for t, rows in staged]
 
 
 def _pg_array_type(column_type: TypeEngine[Any]) -> tuple[str, bool]:
@@ -140,7 +176,7 @@ def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]
 
 
 def _write_staged(session: Session) -> None:
-    staged = take(session)
+    staged = _as_rows(take(session))
     if not staged:
         return
     session.flush()  # ORM-added rows first: staged rows may reference them
@@ -149,33 +185,6 @@ def _write_staged(session: Session) -> None:
         return
     for table, rows in staged:
         session.execute(insert(table), rows)
-
-
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-_JSON_OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _json_text(value: Any) -> str | None:
-    """JSON text of a value, as `_encode` sends it (what json.dumps(default=str) would give,
-    up to whitespace, which jsonb does not keep); orjson for speed, json for what it refuses."""
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, default=str)
-
-
-def _records(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and one tuple per row, JSON values as text (built column by column)."""
-    names = list(rows[0])
-    columns = []
-    for name in names:
-        column = [row[name] for row in rows]
-        if isinstance(table.c[name].type, JSON):
-            column = [_json_text(value) for value in column]
-        columns.append(column)
-    return names, list(zip(*columns, strict=True))
 
 
 def _driver_error(exc: Exception, statement: str) -> Exception:
@@ -209,12 +218,20 @@ async def copy(session: AsyncSession) -> None:
         await connection.exec_driver_sql("SELECT 1")
     if not driver.is_in_transaction():
         raise RuntimeError("COPY of staged rows needs a transaction (not autocommit)")
+    memo: pgcopy.Memo = {}
     for table, rows in staged:
-        names, records = _records(table, rows)
+        statement = f"COPY {table.name}"
         try:
-            await driver.copy_records_to_table(table.name, records=records, columns=names)
+            if isinstance(rows, Columns):
+                names, data = pgcopy.columns(table, rows.varying, rows.shared, memo)
+            else:
+                names, data = pgcopy.payload(table, rows, memo)
+        except (TypeError, ValueError, AttributeError, OverflowError, struct.error) as exc:
+            raise DBAPIError(statement, None, exc, hide_parameters=True) from exc
+        try:
+            await driver.copy_to_table(table.name, source=data, columns=names, format="binary")
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise _driver_error(exc, f"COPY {table.name}") from exc
+            raise _driver_error(exc, statement) from exc
 
 
 def _discard(session: Session, *_: Any) -> None:

@@ -7,20 +7,38 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import json
+import os
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from app.db import make_engine, make_sessionmaker
+from app.auth import Principal
+from app.db import JSONType, UTCDateTime, make_engine, make_sessionmaker
 from app.models import Response, Site
-from app.services import batch, idempotency, keys, staging
+from app.schemas.responses import BatchResult, ResponseCreate
+from app.services import batch, idempotency, intake, keys, staging
 from tests.support import Api, Registry, hads, response_body, run_db
 
 
@@ -206,3 +224,128 @@ def test_copy_refuses_an_autocommit_session(pg_url: str) -> None:
             await engine.dispose()
 
     asyncio.run(main())
+
+
+_TYPES = MetaData()
+_EVERY_TYPE = Table(
+    "copy_every_type", _TYPES,
+    Column("n", Integer, primary_key=True), Column("u", Uuid), Column("big", BigInteger),
+    Column("f", Float), Column("b", Boolean), Column("at", UTCDateTime(timezone=True)),
+    Column("on", Date), Column("s", String(64)), Column("j", JSONType),
+    prefixes=["TEMPORARY"],
+)  # fmt: skip
+_ELSEWHERE = dt.timezone(dt.timedelta(hours=1, minutes=30))
+
+
+def _every_type_rows(first: int) -> list[dict[str, Any]]:
+    shared = uuid.uuid4()
+    return [
+        {"n": first, "u": shared, "big": 2**62 + 1, "f": 9, "b": True,
+         "at": dt.datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=_ELSEWHERE),
+         "on": dt.date(1999, 12, 31), "s": "Zoë-€ ✓", "j": {"a": [1, 2.5, None, True, "é"]}},
+        {"n": first + 1, "u": shared, "big": -1, "f": 7.25, "b": False,
+         "at": dt.datetime(1970, 1, 1, tzinfo=dt.UTC), "on": dt.date(2026, 2, 28), "s": "",
+         "j": [{"nested": {"x": "y"}}, 3]},
+        {"n": first + 2, "u": uuid.uuid4(), "big": None, "f": None, "b": None, "at": None,
+         "on": None, "s": None, "j": None},
+    ]  # fmt: skip
+
+
+def test_copy_stores_what_an_insert_stores(pg_url: str) -> None:
+    """The binary COPY encoding (app.services.pgcopy) gives every column type the value
+    an ordinary INSERT of the same row gives it: UUIDs, 64-bit integers, an integer into a
+    float column, booleans, timestamps in another zone, dates before and after 2000,
+    non-ASCII text, JSON objects and arrays, NULLs."""
+
+    async def work(session: Any) -> list[tuple[Any, ...]]:
+        await session.run_sync(lambda s: _TYPES.create_all(s.connection()))
+        rows = _every_type_rows(0)
+        await session.execute(insert(_EVERY_TYPE), rows)
+        table = SimpleNamespace(__table__=_EVERY_TYPE)
+        staging.stage(session, table, [{**row, "n": row["n"] + 10} for row in rows])
+        # Column by column: a list per varying column, shared values given once.
+        varying = {name: [row[name] for row in rows] for name in rows[0]}
+        varying["n"] = [row["n"] + 20 for row in rows]
+        staging.stage(session, table, staging.Columns(varying, {}))
+        shared = {k: v for k, v in rows[0].items() if k != "n"}
+        staging.stage(session, table, staging.Columns({"n": [30, 31]}, shared))
+        await staging.copy(session)
+        stored = await session.execute(select(_EVERY_TYPE).order_by(_EVERY_TYPE.c.n))
+        return [tuple(r) for r in stored]
+
+    stored = run_db(pg_url, work)
+    inserted, copied, by_column, shared = stored[:3], stored[3:6], stored[6:9], stored[9:]
+    assert [r[1:] for r in copied] == [r[1:] for r in inserted]
+    assert [r[1:] for r in by_column] == [r[1:] for r in inserted]
+    assert [r[1:] for r in shared] == [inserted[0][1:]] * 2
+    assert copied[0][5] == dt.datetime(2024, 3, 1, 8, 30, 0, 123456, tzinfo=dt.UTC)
+
+
+def test_key_claim_looks_up_each_key_by_primary_key(pg_url: str) -> None:
+    """The claim's lookup is one primary-key probe per key of the request, whatever the
+    statistics say, never a pass over every key the API key has stored (a plan shape,
+    not a timing)."""
+
+    async def plan(session: Any) -> str:
+        pg = await session.connection()
+        driver = (await pg.get_raw_connection()).driver_connection
+        args = ("scope", ["a", "b"], uuid.uuid4())
+        rows = await driver.fetch("EXPLAIN " + idempotency._PG_CLAIM, *args)
+        return "\n".join(r[0] for r in rows)
+
+    shown = run_db(pg_url, plan)
+    assert "Index Cond: ((api_key_id = " in shown, shown
+    assert "(key)::text = u.k" in shown, shown
+    assert "Hash" not in shown, shown
+
+
+def test_batch_answer_is_exactly_the_documented_model(clinic: Api) -> None:
+    """The route writes its JSON itself: the body is what serializing the BatchResult model
+    would give, every field present, for stored, replayed and failed items."""
+    pid = clinic.make_patient()["id"]
+    key = uuid.uuid4().hex
+    items = [_hads_item(pid, key), _hads_item(pid, None, 1), {"patient_id": pid}]
+    clinic.ok("POST", "/v1/responses/batch", json={"items": items[:1]})
+    r = clinic.post("/v1/responses/batch", json={"items": items})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert BatchResult.model_validate(body).model_dump(mode="json") == body
+    assert [(i["status"], i["replayed"]) for i in body["items"]] == [
+        (201, True),
+        (201, False),
+        (422, False),
+    ]
+    assert (body["created"], body["replayed"], body["failed"]) == (1, 1, 1)
+
+
+def test_rows_and_columns_of_responses_are_the_same_rows() -> None:
+    """A single submission stages plain rows and a batch stages columns: the same rows."""
+    items = [_hads_item(str(uuid.uuid4()), None, seed) for seed in range(3)]
+    items[1]["answers"]["hads_1"] = None  # prorated
+    items[2] = {**items[2], "visit": "M3", "infusion_id": str(uuid.uuid4()),
+                "timepoint": "post_infusion"}  # fmt: skip
+    scored = [(intake.prepare(ResponseCreate.model_validate(i)), uuid.uuid4()) for i in items]
+    caller = Principal(key_id=uuid.uuid4(), prefix="pfx", role="clinic", site_id=uuid.uuid4(),
+                       site_code="S")  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    heads, versions = intake._column_pair(caller, scored, now)
+    pairs = [intake._row_pair(caller, item, site, now) for item, site in scored]
+    assert heads.rows() == [head for head, _ in pairs]
+    assert versions.rows() == [version for _, version in pairs]
+
+
+def test_response_ids_are_random_uuids_never_shared_with_a_forked_child() -> None:
+    ids = [intake.new_response_id() for _ in range(600)]  # more than one urandom draw
+    assert len(set(ids)) == len(ids)
+    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id must not be one its parent still holds
+        os.write(write, intake.new_response_id().bytes)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = uuid.UUID(bytes=os.read(read, 16))
+    os.close(read)
+    os.close(write)
+    assert child not in {intake.new_response_id() for _ in range(256)}
