@@ -29,7 +29,8 @@ from app.services import staging
 log = logging.getLogger("proreg.idempotency")
 
 REPLAY_HEADER = "Idempotent-Replayed"
-_in_flight: set[tuple[str, str]] = set()
+# (API key id, Idempotency-Key) pairs that a request of this process holds.
+in_flight: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ async def claim(
     commit, which answers 409 and the retry replays.
     """
     scope = str(caller.key_id)
-    busy = {k for k in keys if (scope, k) in _in_flight}
+    busy = {k for k in keys if (scope, k) in in_flight}
     free = [k for k in dict.fromkeys(keys) if k not in busy]
     stored: dict[str, tuple[str, Stored]] = {}
     pg = await direct.connection(session) if free else None
@@ -76,8 +77,8 @@ async def claim(
     elif free:
         stored = await _lookup(session, caller, free)
     claimed = [(scope, k) for k in free]
-    _in_flight.update(claimed)
-    session.info.setdefault("on_close", []).append(lambda: _in_flight.difference_update(claimed))
+    in_flight.update(claimed)
+    session.info.setdefault("on_close", []).append(lambda: in_flight.difference_update(claimed))
     return busy, stored
 
 
@@ -116,19 +117,24 @@ def check(key: str, fp: str, previous: tuple[str, Stored] | None) -> Stored | No
     return stored
 
 
+def records(caller: Principal, entries: list[tuple[str, str, Stored]]) -> list[dict[str, Any]]:
+    """The `idempotency_keys` rows of (key, fingerprint, outcome) entries."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {"api_key_id": caller.key_id, "key": key, "fingerprint": fp,
+         "status_code": stored.status_code, "body": stored.body, "location": stored.location,
+         "created_at": now}
+        for key, fp, stored in entries
+    ]  # fmt: skip
+
+
 def remember(
     session: AsyncSession, caller: Principal, entries: list[tuple[str, str, Stored]]
 ) -> None:
     """Stage (key, fingerprint, outcome) rows: written at commit beside the change they
     describe. A duplicate key (two requests past `claim`, e.g. separate SQLite processes)
     fails that commit, which the unit of work answers with 409."""
-    now = dt.datetime.now(dt.UTC)
-    staging.stage(session, IdempotencyKey, [
-        {"api_key_id": caller.key_id, "key": key, "fingerprint": fp,
-         "status_code": stored.status_code, "body": stored.body, "location": stored.location,
-         "created_at": now}
-        for key, fp, stored in entries
-    ])  # fmt: skip
+    staging.stage(session, IdempotencyKey, records(caller, entries))
 
 
 async def purge(session: AsyncSession, *, older_than: dt.timedelta) -> int:

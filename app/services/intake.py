@@ -171,14 +171,13 @@ def score_columns(scores: dict[str, Any]) -> dict[str, Any]:
     return {col: scores.get(col) for col in SCORE_COLUMNS}
 
 
-async def insert_scored(
-    session: AsyncSession,
-    caller: Principal,
-    items: list[tuple[Scored, uuid.UUID]],
-    request_id: str | None = None,
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Stage (item, site) pairs for the commit-time insert; returns the (response, version)
-    rows so a caller that answers with the stored resource needs no read back."""
+Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def rows_for(
+    caller: Principal, items: list[tuple[Scored, uuid.UUID]], request_id: str | None
+) -> Rows:
+    """The (responses, first versions, audit events) rows of scored (item, site) pairs."""
     now = dt.datetime.now(dt.UTC)
     heads: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
@@ -206,13 +205,25 @@ async def insert_scored(
             "recorded_at": now, "recorded_by": caller.prefix, **cols,
         })  # fmt: skip
         events.append({**created, "resource_id": str(item.id)})
+    return heads, versions, events
+
+
+async def insert_scored(
+    session: AsyncSession,
+    caller: Principal,
+    items: list[tuple[Scored, uuid.UUID]],
+    request_id: str | None = None,
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Stage (item, site) pairs for the commit-time insert; returns the (response, version)
+    rows so a caller that answers with the stored resource needs no read back."""
+    heads, versions, events = rows_for(caller, items, request_id)
     staging.stage(session, Response, heads)
     staging.stage(session, ResponseVersion, versions)
     await audit.record(session, *events)
     return list(zip(heads, versions, strict=True))
 
 
-def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
+def read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
     return ResponseRead(
         id=head["id"], patient_id=head["patient_id"], infusion_id=head["infusion_id"],
         instrument=head["instrument"], timepoint=head["timepoint"], visit=head["visit"],
@@ -230,7 +241,7 @@ async def create_one(
     refs = await load_refs(session, caller, [scored])
     site_id = check_refs(scored, refs)
     ((head, version),) = await insert_scored(session, caller, [(scored, site_id)], request_id)
-    return _read_from(head, version)
+    return read_from(head, version)
 
 
 def item_error(exc: AppError) -> dict[str, Any]:

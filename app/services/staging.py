@@ -113,10 +113,10 @@ def _compile(shape: Shape, single: bool) -> tuple[str, list[bool]]:
     return f"WITH {', '.join(ctes)} SELECT 1", json_args
 
 
-def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]) -> None:
-    """One statement through the session's own asyncpg connection (same transaction).
+def statement(staged: list[tuple[Table, list[dict[str, Any]]]]) -> tuple[str, list[Any]]:
+    """The one statement (asyncpg placeholders) and its arguments that write staged rows.
 
-    It goes straight to the driver: building and binding a 40-parameter statement through
+    Sent straight to the driver: building and binding a 40-parameter statement through
     SQLAlchemy's text() cost more CPU than the database spent on the insert.
     """
     shape = tuple((table, tuple(rows[0])) for table, rows in staged)
@@ -131,6 +131,12 @@ def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]
         else [_encode(row[name], as_json) for row in rows]
         for (rows, name), as_json in zip(columns, json_args, strict=True)
     ]  # fmt: skip
+    return sql, args
+
+
+def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """One statement through the session's own asyncpg connection (same transaction)."""
+    sql, args = statement(staged)
     driver = session.connection().connection.driver_connection
     assert driver is not None, "a pooled connection always has its driver connection"
     try:
