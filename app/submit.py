@@ -1,0 +1,137 @@
+"""`POST /v1/responses` on PostgreSQL without a session or FastAPI's dependency tree.
+
+A single submission is the busiest request the service answers (SPEC §9). Through the
+general path it resolves six dependencies, opens a session and makes four round trips;
+`SubmitRoute` answers the common case with one pooled connection and two statements
+(`app.services.submission`). The route keeps its declared dependencies: they document it
+in the OpenAPI schema, and every request the common case does not cover takes them —
+SQLite; no Idempotency-Key, or one FastAPI would refuse; not `Authorization: Bearer`; a body
+that is not `application/json`, that FastAPI's validation or the instrument would reject;
+a key that is unknown, revoked, expired or may not write. Those requests answer exactly as
+before, since they go the way they always went, and the checks made before any database
+work are pure, so which error a bad request gets first does not change.
+
+What the common case still answers itself, as the general path does: 409 while the
+Idempotency-Key is in flight, 422 for the key reused with another body, the replay of a
+stored outcome, 404 for a patient outside the caller's scope, 422 for an infusion that
+does not fit, 409 when the write meets a unique key taken concurrently, 503 with
+Retry-After when the database is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+
+from app import direct
+from app.auth import TOUCH_PG, Role, hash_token, touch_due
+from app.deps import failure
+from app.errors import AppError, Conflict
+from app.idempotent import Replay
+from app.schemas.responses import ResponseCreate
+from app.services import idempotency, intake, submission
+
+WRITERS: tuple[Role, ...] = ("admin", "clinic")  # the roles of `app.deps.Writer`
+_MAX_KEY = 255  # the Idempotency-Key header's declared max_length
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class SubmitRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        general = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            parsed = await _parse(request)
+            if parsed is not None:
+                answer = await _submit(request, *parsed)
+                if answer is not None:
+                    return answer
+            return await general(request)
+
+        return handler
+
+
+async def _parse(request: Request) -> tuple[str, str, Any, intake.Scored] | None:
+    """(token, Idempotency-Key, JSON body, scored item) of a request in the common case."""
+    if request.app.state.engine.dialect.name != "postgresql":
+        return None
+    headers = request.headers
+    key = headers.get("idempotency-key")
+    if key is None or len(key) > _MAX_KEY or headers.get("content-type") != "application/json":
+        return None
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not key:
+        return None
+    try:
+        # Only what the json module would parse the same way: the rest goes the general way.
+        body = orjson.loads(await request.body())
+        scored = intake.prepare(ResponseCreate.model_validate(body))
+    except (orjson.JSONDecodeError, ValidationError, AppError):
+        return None
+    return token, key, body, scored
+
+
+async def _submit(
+    request: Request, token: str, key: str, body: Any, item: intake.Scored
+) -> Response | None:
+    """The answer, or None for a key the general path must judge (401, 403)."""
+    try:
+        conn = await direct.checkout(request.app.state.engine)
+        try:
+            stored = await _store(request, conn, token, key, body, item)
+        except asyncio.CancelledError:
+            # Cut off mid-statement: the connection's state is unknown, so it is closed.
+            await conn.release(discard=True)
+            raise
+        except BaseException:
+            await conn.release()
+            raise
+        await conn.release()
+    except Exception as exc:
+        answer = failure(exc)
+        if answer is not None:
+            raise answer from exc
+        raise
+    if stored is None:
+        return None
+    request.state.audited = True
+    return JSONResponse(stored.body, status_code=201, headers={"Location": stored.location or ""})
+
+
+async def _store(
+    request: Request, conn: direct.Pooled, token: str, key: str, body: Any, item: intake.Scored
+) -> idempotency.Stored | None:
+    now = dt.datetime.now(dt.UTC)
+    found = await submission.lookup(conn, hash_token(token), key, now, WRITERS, item)
+    caller = found.caller
+    if caller is None or found.locked is None:
+        return None
+    request.state.principal = caller
+    if touch_due(caller.key_id):
+        await conn.execute(TOUCH_PG, now, caller.key_id)
+    scope = (str(caller.key_id), key)
+    if not found.locked or scope in idempotency.in_flight:
+        raise Conflict(idempotency.IN_FLIGHT)
+    idempotency.in_flight.add(scope)
+    try:
+        fp = idempotency.fingerprint("POST", request.url.path, body)
+        replay = idempotency.check(key, fp, found.stored)
+        if replay is not None:
+            raise Replay(replay)
+        site_id = intake.check_refs(item, found.refs)
+        request_id: str | None = getattr(request.state, "request_id", None)
+        stored, staged = submission.rows(caller, item, site_id, request_id, key, fp)
+        await submission.write(conn, staged)
+    finally:
+        idempotency.in_flight.discard(scope)
+    return stored
