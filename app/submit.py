@@ -5,7 +5,7 @@ general path it resolves six dependencies, opens a session and makes four round 
 `SubmitRoute` answers the common case with one pooled connection and two statements
 (`app.services.submission`). The route keeps its declared dependencies: they document it
 in the OpenAPI schema, and every request the common case does not cover takes them —
-SQLite; no Idempotency-Key, or one FastAPI would refuse; not `Authorization: Bearer`; a body
+SQLite; an Idempotency-Key FastAPI would refuse; not `Authorization: Bearer`; a body
 that is not `application/json`, that FastAPI's validation or the instrument would reject;
 a key that is unknown, revoked, expired or may not write. Those requests answer exactly as
 before, since they go the way they always went, and the checks made before any database
@@ -60,17 +60,19 @@ class SubmitRoute(APIRoute):
         return handler
 
 
-async def _parse(request: Request) -> tuple[str, str, Any, intake.Scored] | None:
+async def _parse(request: Request) -> tuple[str, str | None, Any, intake.Scored] | None:
     """(token, Idempotency-Key, JSON body, scored item) of a request in the common case."""
     if request.app.state.engine.dialect.name != "postgresql":
         return None
     headers = request.headers
     key = headers.get("idempotency-key")
-    if key is None or len(key) > _MAX_KEY or headers.get("content-type") != "application/json":
+    if key is not None and not 0 < len(key) <= _MAX_KEY:
+        return None
+    if headers.get("content-type") != "application/json":
         return None
     scheme, _, token = headers.get("authorization", "").partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or not key:
+    if scheme.lower() != "bearer" or not token:
         return None
     try:
         # Only what the json module would parse the same way: the rest goes the general way.
@@ -82,7 +84,7 @@ async def _parse(request: Request) -> tuple[str, str, Any, intake.Scored] | None
 
 
 async def _submit(
-    request: Request, token: str, key: str, body: Any, item: intake.Scored
+    request: Request, token: str, key: str | None, body: Any, item: intake.Scored
 ) -> Response | None:
     """The answer, or None for a key the general path must judge (401, 403)."""
     try:
@@ -109,7 +111,12 @@ async def _submit(
 
 
 async def _store(
-    request: Request, conn: direct.Pooled, token: str, key: str, body: Any, item: intake.Scored
+    request: Request,
+    conn: direct.Pooled,
+    token: str,
+    key: str | None,
+    body: Any,
+    item: intake.Scored,
 ) -> idempotency.Stored | None:
     now = dt.datetime.now(dt.UTC)
     found = await submission.lookup(conn, hash_token(token), key, now, WRITERS, item)
@@ -119,19 +126,23 @@ async def _store(
     request.state.principal = caller
     if touch_due(caller.key_id):
         await conn.execute(TOUCH_PG, now, caller.key_id)
-    scope = (str(caller.key_id), key)
-    if not found.locked or scope in idempotency.in_flight:
+    scope = (str(caller.key_id), key or "")
+    if key is not None and (not found.locked or scope in idempotency.in_flight):
         raise Conflict(idempotency.IN_FLIGHT)
-    idempotency.in_flight.add(scope)
+    if key is not None:
+        idempotency.in_flight.add(scope)
     try:
-        fp = idempotency.fingerprint("POST", request.url.path, body)
-        replay = idempotency.check(key, fp, found.stored)
-        if replay is not None:
-            raise Replay(replay)
+        fp = ""
+        if key is not None:
+            fp = idempotency.fingerprint("POST", request.url.path, body)
+            replay = idempotency.check(key, fp, found.stored)
+            if replay is not None:
+                raise Replay(replay)
         site_id = intake.check_refs(item, found.refs)
         request_id: str | None = getattr(request.state, "request_id", None)
         stored, staged = submission.rows(caller, item, site_id, request_id, key, fp)
         await submission.write(conn, staged)
     finally:
-        idempotency.in_flight.discard(scope)
+        if key is not None:
+            idempotency.in_flight.discard(scope)
     return stored

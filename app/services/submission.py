@@ -5,8 +5,9 @@ The general path asks three questions in three round trips (`auth.authenticate`,
 `idempotency.claim`, `intake.load_refs`) and writes at commit. Here the first statement
 answers all three: the Idempotency-Key's advisory lock is only tried for a key that is valid
 and allowed to write, and the references are only read once the Idempotency-Key is free and
-unused, so the statement has no effect the general path would not have had. Both statements
-run in autocommit, as a `writes_staged_only` session runs them.
+unused, so the statement has no effect the general path would not have had. Without an
+Idempotency-Key there is no lock to take and no outcome to read. Both statements run in
+autocommit, as a `writes_staged_only` session runs them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ _LOOKUP = (
     "), c AS ("
     " SELECT k.*, CASE WHEN k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3)"
     " AND k.role = ANY($4::text[])"
-    " THEN pg_try_advisory_xact_lock(hashtextextended(k.id::text || ':' || $2, 0)) END AS got"
+    " THEN $2::text IS NULL"
+    " OR pg_try_advisory_xact_lock(hashtextextended(k.id::text || ':' || $2, 0)) END AS got"
     " FROM k"
     ") SELECT c.id, c.prefix, c.role, c.site_id, c.code, c.revoked_at, c.expires_at, c.got,"
     " i.fingerprint, i.status_code, i.body, i.location, p.id, p.site_id, f.id, f.started_at"
@@ -56,7 +58,7 @@ class Found:
 async def lookup(
     conn: Direct,
     token_hash: str,
-    key: str,
+    key: str | None,
     now: dt.datetime,
     roles: tuple[Role, ...],
     item: intake.Scored,
@@ -83,7 +85,7 @@ def rows(
     item: intake.Scored,
     site_id: uuid.UUID,
     request_id: str | None,
-    key: str,
+    key: str | None,
     fp: str,
 ) -> tuple[idempotency.Stored, list[Any]]:
     """The answer, and the rows of all four tables: the same rows, in the same order, as
@@ -95,8 +97,9 @@ def rows(
         (Response.__table__, [head]),
         (ResponseVersion.__table__, [version]),
         (AuditEvent.__table__, events),
-        (IdempotencyKey.__table__, idempotency.records(caller, [(key, fp, stored)])),
     ]
+    if key is not None:
+        staged.append((IdempotencyKey.__table__, idempotency.records(caller, [(key, fp, stored)])))
     return stored, staged
 
 
