@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,7 +176,7 @@ Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def rows_for(
-    caller: Principal, items: list[tuple[Scored, uuid.UUID]], request_id: str | None
+    caller: Principal, items: Sequence[tuple[Scored, uuid.UUID | None]], request_id: str | None
 ) -> Rows:
     """The (responses, first versions, audit events) rows of scored (item, site) pairs."""
     now = dt.datetime.now(dt.UTC)

@@ -134,6 +134,47 @@ def statement(staged: list[tuple[Table, list[dict[str, Any]]]]) -> tuple[str, li
     return sql, args
 
 
+_guarded: dict[tuple[Shape, int, str, frozenset[str]], tuple[list[str], list[bool | None]]] = {}
+
+
+def guarded(
+    staged: list[tuple[Table, list[dict[str, Any]]]],
+    *,
+    start: int,
+    source: str,
+    taken: frozenset[str] = frozenset(),
+) -> tuple[list[str], list[Any]]:
+    """Data-modifying CTEs writing one staged row per table only if the query `source` has a
+    row, for a statement that checks and writes at once; parameters are numbered from `start`.
+    Columns named in `taken` ("table.column") are read from `source`'s column of that name
+    instead of being sent."""
+    shape = tuple((table, tuple(rows[0])) for table, rows in staged)
+    cached = (shape, start, source, taken)
+    if cached not in _guarded:
+        ctes: list[str] = []
+        json_args: list[bool | None] = []  # None: read from `source`, not sent
+        for table, names in shape:
+            values = []
+            for name in names:
+                pg_type, as_json = _pg_array_type(table.c[name].type)
+                if f"{table.name}.{name}" in taken:
+                    json_args.append(None)
+                    values.append(f"{source}.{name}")
+                    continue
+                n = start + sum(j is not None for j in json_args)
+                json_args.append(as_json)
+                values.append(f"${n}::text::jsonb" if as_json else f"${n}::{pg_type}")
+            ctes.append(
+                f"w{len(ctes)} AS (INSERT INTO {table.name} ({', '.join(names)})"
+                f" SELECT {', '.join(values)} FROM {source})"
+            )
+        _guarded[cached] = ctes, json_args
+    ctes, sent = _guarded[cached]
+    values = [row[name] for _, rows in staged for row in rows for name in row]
+    args = [_encode(v, j) for v, j in zip(values, sent, strict=True) if j is not None]
+    return ctes, args
+
+
 def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]) -> None:
     """One statement through the session's own asyncpg connection (same transaction)."""
     sql, args = statement(staged)
