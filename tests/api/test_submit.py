@@ -13,11 +13,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from app.models import ApiKey
-from app.services import idempotency
+from app.models import ApiKey, Site
+from app.services import idempotency, keys
 from tests.support import Api, Registry, hads, response_body, run_db
 
 POST = "/v1/responses"
@@ -243,3 +243,30 @@ def test_key_stored_concurrently_at_write_is_409(database_url: str, clinic: Api)
     assert conflict["detail"].startswith("The request conflicts with a concurrent change")
     reuse = problem(clinic.post(POST, response_body(pid), headers=headers), 422)
     assert reuse["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+def test_a_key_changed_since_its_last_submission(
+    registry: Registry, database_url: str, admin: Api
+) -> None:
+    """The one-statement write is built for the key as this process last saw it; when the
+    key changed since, nothing is written on that guess and the request is judged afresh."""
+    writer = registry.new_clinic()
+    pid = writer.make_patient()["id"]
+    assert writer.post(POST, response_body(pid), headers=key()).status_code == 201
+    renamed = f"R-{uuid.uuid4().hex[:8].upper()}"
+
+    async def rename(session: Any) -> None:
+        await session.execute(update(Site).where(Site.code == writer.site).values(code=renamed))
+
+    run_db(database_url, rename)
+    r = writer.post(POST, response_body(pid), headers=key())
+    assert r.status_code == 201, r.text
+    events = admin.ok("GET", "/v1/audit", params={"resource_id": r.json()["id"]})["items"]
+    assert [e["site_code"] for e in events if e["action"] == "create"] == [renamed]
+
+    async def revoke(session: Any) -> None:
+        await keys.revoke_key(session, writer.token[:12])
+
+    run_db(database_url, revoke)
+    problem(writer.post(POST, response_body(pid), headers=key()), 401)
+    problem(writer.post(POST, response_body(pid)), 401)
