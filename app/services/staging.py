@@ -75,9 +75,7 @@ def _pg_array_type(column_type: TypeEngine[Any]) -> tuple[str, bool]:
 
 
 def _encode(value: Any, as_json: bool) -> Any:
-    if as_json:
-        return None if value is None else json.dumps(value, default=str)
-    return value
+    return _json_text(value) if as_json else value
 
 
 Shape = tuple[tuple[Table, tuple[str, ...]], ...]
@@ -203,8 +201,9 @@ _JSON_OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _json_text(value: Any) -> str | None:
-    """JSON text of a value, as `_encode` sends it (what json.dumps(default=str) would give,
-    up to whitespace, which jsonb does not keep); orjson for speed, json for what it refuses."""
+    """JSON text of a value for a `jsonb` column: what json.dumps(default=str) would give, up
+    to whitespace and number spelling, which jsonb does not keep; orjson for speed, json for
+    what it refuses."""
     if value is None:
         return None
     try:
