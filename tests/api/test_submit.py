@@ -6,6 +6,7 @@ case, SQLite as the reference of the general path."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from typing import Any
@@ -270,3 +271,18 @@ def test_a_key_changed_since_its_last_submission(
     run_db(database_url, revoke)
     problem(writer.post(POST, response_body(pid), headers=key()), 401)
     problem(writer.post(POST, response_body(pid)), 401)
+
+
+def test_answer_bytes_are_what_the_json_module_writes(clinic: Api) -> None:
+    """Prorated HADS scores are unrounded floats; the answer spells them as the general
+    path's JSONResponse (the json module) does, and replays give the same body."""
+    pid = clinic.make_patient()["id"]
+    answers = hads(1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, None, None)
+    headers, body = key(), response_body(pid, instrument="hads", answers=answers)
+    r = clinic.post(POST, body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["scores"]["prorated"] is True
+    assert any(isinstance(v, float) for v in r.json()["scores"].values())
+    assert r.content == json.dumps(r.json(), ensure_ascii=False, separators=(",", ":")).encode()
+    replay = clinic.post(POST, body, headers=headers)
+    assert replay.json() == r.json()
