@@ -30,7 +30,8 @@ def writes_staged_only(endpoint: E) -> E:
 
     On PostgreSQL its session then skips the BEGIN and COMMIT round trips: its reads need no
     snapshot beyond their own statement, and the staged rows are written by one statement,
-    which is atomic by itself. This is what keeps a submission at four round trips.
+    which is atomic by itself. This is what keeps a submission through the session at four
+    round trips (`app.submit` does the common case on PostgreSQL in one, without a session).
     """
     setattr(endpoint, _STAGED_ONLY, True)
     return endpoint

@@ -2,8 +2,9 @@
 
 A single submission is the busiest request the service answers (SPEC §9). Through the
 general path it resolves six dependencies, opens a session and makes four round trips;
-`SubmitRoute` answers the common case with one pooled connection and two statements
-(`app.services.submission`). The route keeps its declared dependencies: they document it
+`SubmitRoute` answers the common case with a connection checked out of the engine's pool
+and one statement (two when this process has not yet seen the token: lookup, then write;
+`app.services.submission`). The route keeps its declared dependencies: they document it
 in the OpenAPI schema, and every request the common case does not cover takes them —
 SQLite; an Idempotency-Key FastAPI would refuse; not `Authorization: Bearer`; a body
 that is not `application/json`, that FastAPI's validation or the instrument would reject;
