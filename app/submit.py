@@ -89,17 +89,18 @@ async def _submit(
 ) -> Response | None:
     """The answer, or None for a key the general path must judge (401, 403)."""
     try:
-        conn = await direct.checkout(request.app.state.engine)
-        try:
-            stored = await _store(request, conn, token, key, body, item)
-        except asyncio.CancelledError:
-            # Cut off mid-statement: the connection's state is unknown, so it is closed.
-            await conn.release(discard=True)
-            raise
-        except BaseException:
+        async with request.app.state.submit_slots:
+            conn = await direct.checkout(request.app.state.engine)
+            try:
+                stored = await _store(request, conn, token, key, body, item)
+            except asyncio.CancelledError:
+                # Cut off mid-statement: the connection's state is unknown, so it is closed.
+                await conn.release(discard=True)
+                raise
+            except BaseException:
+                await conn.release()
+                raise
             await conn.release()
-            raise
-        await conn.release()
     except Exception as exc:
         answer = failure(exc)
         if answer is not None:
