@@ -76,12 +76,27 @@ async def _parse(request: Request) -> tuple[str, str | None, Any, intake.Scored]
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        # Only what the json module would parse the same way: the rest goes the general way.
+        # What orjson refuses (NaN, lone surrogates, a BOM, …) goes the general way.
         body = orjson.loads(await request.body())
+        if not _as_json_module(body):
+            return None
         scored = intake.prepare(ResponseCreate.model_validate(body))
     except (orjson.JSONDecodeError, ValidationError, AppError):
         return None
     return token, key, body, scored
+
+
+_BIG = 2.0**63
+
+
+def _as_json_module(body: Any) -> bool:
+    """Whether the json module parses the body to the same values: orjson reads integers
+    beyond 64 bits as floats, the json module as integers."""
+    if not isinstance(body, dict):
+        return True  # refused by validation either way
+    answers = body.get("answers")
+    values = [*body.values(), *(answers.values() if isinstance(answers, dict) else ())]
+    return not any(isinstance(v, float) and abs(v) >= _BIG for v in values)
 
 
 async def _submit(
