@@ -35,6 +35,13 @@ def problem(r: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
+def prime(api: Api, pid: str, primed: bool) -> None:
+    """After a first submission the process knows the key, and the common case on
+    PostgreSQL checks and writes in one statement; before it, it looks up first."""
+    if primed:
+        assert api.post(POST, response_body(pid), headers=key()).status_code == 201
+
+
 def key_id(database_url: str, api: Api) -> uuid.UUID:
     async def work(session: Any) -> uuid.UUID:
         found = await session.scalar(select(ApiKey.id).where(ApiKey.prefix == api.token[:12]))
@@ -142,8 +149,12 @@ def test_admin_writes_for_any_site(admin: Api, clinic: Api) -> None:
     assert r.json()["submitted_by"] == admin.token[:12]
 
 
-def test_key_in_flight_in_this_process_is_409(database_url: str, clinic: Api, admin: Api) -> None:
+@pytest.mark.parametrize("primed", [False, True], ids=["first-use", "known-key"])
+def test_key_in_flight_in_this_process_is_409(
+    database_url: str, clinic: Api, admin: Api, primed: bool
+) -> None:
     pid = clinic.make_patient()["id"]
+    prime(clinic, pid, primed)
     headers = key()
     held = (str(key_id(database_url, clinic)), headers["Idempotency-Key"])
     idempotency.in_flight.add(held)
@@ -179,11 +190,13 @@ async def _pg(database_url: str) -> asyncpg.Connection:
     return conn
 
 
-def test_key_locked_by_another_process_is_409(database_url: str, clinic: Api) -> None:
+@pytest.mark.parametrize("primed", [False, True], ids=["first-use", "known-key"])
+def test_key_locked_by_another_process_is_409(database_url: str, clinic: Api, primed: bool) -> None:
     """Another process (or a batch in its transaction) holds the key's advisory lock."""
     if not database_url.startswith("postgresql"):
         pytest.skip("advisory locks are PostgreSQL's; SQLite has one process per database")
     pid = clinic.make_patient()["id"]
+    prime(clinic, pid, primed)
     headers = key()
     lock = f"{key_id(database_url, clinic)}:{headers['Idempotency-Key']}"
 
@@ -200,12 +213,16 @@ def test_key_locked_by_another_process_is_409(database_url: str, clinic: Api) ->
     assert clinic.post(POST, response_body(pid), headers=headers).status_code == 201
 
 
-def test_key_stored_concurrently_at_write_is_409(database_url: str, clinic: Api) -> None:
+@pytest.mark.parametrize("primed", [False, True], ids=["first-use", "known-key"])
+def test_key_stored_concurrently_at_write_is_409(
+    database_url: str, clinic: Api, primed: bool
+) -> None:
     """The key is free when the request looks, and taken by a transaction that commits
     while the request's write waits on it: the unique key refuses the second row, 409."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite serialises writers: the race needs concurrent transactions")
     pid = clinic.make_patient()["id"]
+    prime(clinic, pid, primed)
     headers = key()
     kid = key_id(database_url, clinic)
 
