@@ -88,9 +88,19 @@ async def authenticate(session: AsyncSession, token: str) -> Principal:
     return Principal(row[0], row[1], row[2], row[3], row[4])
 
 
-async def _touch(session: AsyncSession, key_id: uuid.UUID, now: dt.datetime) -> None:
+def touch_due(key_id: uuid.UUID) -> bool:
+    """Whether this request should record the key's `last_used_at` (at most once a minute
+    per key and process); answering True counts as doing it."""
     mono = time.monotonic()
     if mono - _last_touch.get(key_id, -_LAST_USED_EVERY) < _LAST_USED_EVERY:
-        return
+        return False
     _last_touch[key_id] = mono
-    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    return True
+
+
+TOUCH_PG = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2"
+
+
+async def _touch(session: AsyncSession, key_id: uuid.UUID, now: dt.datetime) -> None:
+    if touch_due(key_id):
+        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, Role, authenticate, bearer_token
 from app.config import get_settings
-from app.errors import Conflict, Forbidden, ServiceUnavailable, is_outage
+from app.errors import AppError, Conflict, Forbidden, ServiceUnavailable, is_outage
 from app.models import Infusion, Patient, Response
 from app.services import lookups
 
@@ -30,7 +30,8 @@ def writes_staged_only(endpoint: E) -> E:
 
     On PostgreSQL its session then skips the BEGIN and COMMIT round trips: its reads need no
     snapshot beyond their own statement, and the staged rows are written by one statement,
-    which is atomic by itself. This is what keeps a submission at four round trips.
+    which is atomic by itself. This is what keeps a submission through the session at four
+    round trips (`app.submit` does the common case on PostgreSQL in one, without a session).
     """
     setattr(endpoint, _STAGED_ONLY, True)
     return endpoint
@@ -57,24 +58,28 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
             # Tells the audit middleware that this request's events are already stored.
             request.state.audited = session.info.get("audited", False)
-        except IntegrityError as exc:
-            # A unique key taken by a concurrent request (a pseudonym, an Idempotency-Key):
-            # nothing of this request was stored, and a retry sees the winner's state.
+        except BaseException as exc:
             await _safe_rollback(session)
-            raise Conflict(
-                "The request conflicts with a concurrent change; nothing was stored. Retry it."
-            ) from exc
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            await _safe_rollback(session)
-            if is_outage(exc):
-                raise _outage() from exc
-            raise
-        except BaseException:
-            await _safe_rollback(session)
+            answer = failure(exc)
+            if answer is not None:
+                raise answer from exc
             raise
         finally:
             for callback in session.info.pop("on_close", []):
                 callback()
+
+
+def failure(exc: BaseException) -> AppError | None:
+    """The answer to a unit of work that failed on the database, if it has a specific one."""
+    if isinstance(exc, IntegrityError):
+        # A unique key taken by a concurrent request (a pseudonym, an Idempotency-Key):
+        # nothing of this request was stored, and a retry sees the winner's state.
+        return Conflict(
+            "The request conflicts with a concurrent change; nothing was stored. Retry it."
+        )
+    if isinstance(exc, DBAPIError | OSError | TimeoutError) and is_outage(exc):
+        return _outage()
+    return None
 
 
 def _outage() -> ServiceUnavailable:

@@ -12,6 +12,10 @@ the session: a disconnect invalidates the connection (and the pool), and the cal
 same `sqlalchemy.exc` types (`OperationalError`, `IntegrityError`, …) that the unit of work
 turns into 503 or 409. Callers keep a generic SQLAlchemy path for SQLite: `connection()`
 returns None there.
+
+`checkout()` hands out the same kind of driver connection straight from the engine's pool,
+without a session, for a unit of work that is nothing but such statements (a single
+submission, `app.submit`); its errors are translated the same way.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 _KEY = "direct_pg"
@@ -33,6 +38,10 @@ class Direct:
 
     def __init__(self, sync: Connection, driver: asyncpg.Connection) -> None:
         self._sync, self._driver = sync, driver
+
+    @property
+    def driver(self) -> asyncpg.Connection:
+        return self._driver
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
@@ -60,6 +69,48 @@ class Direct:
         """Raise what SQLAlchemy would have raised for this driver error, with the same
         side effects (invalidating a dead connection)."""
         await greenlet_spawn(_translate, self._sync, exc, sql, args)
+
+
+class Pooled(Direct):
+    """A driver connection checked out of the engine's pool without a session.
+
+    Statements run in autocommit, each atomic by itself. The SQLAlchemy connection that
+    translates errors (and invalidates a dead connection and the pool, as a session's
+    would) is only built when a statement fails.
+    """
+
+    __slots__ = ("_engine", "_fairy")
+
+    def __init__(self, engine: Engine, fairy: PoolProxiedConnection) -> None:
+        driver = fairy.driver_connection
+        assert isinstance(driver, asyncpg.Connection), "PostgreSQL pools hold asyncpg"
+        self._engine, self._fairy, self._driver = engine, fairy, driver
+
+    async def _reraise(self, exc: Exception, sql: str, args: tuple[Any, ...]) -> None:
+        sync = Connection(self._engine, connection=self._fairy)
+        await greenlet_spawn(_translate, sync, exc, sql, args)
+
+    async def release(self, *, discard: bool = False) -> None:
+        """Return the connection to the pool (a dead one is discarded there); `discard`
+        closes it first, for a connection left in an unknown state."""
+        if discard:
+            self._fairy.invalidate()
+        await greenlet_spawn(self._fairy.close)
+
+
+def _checkout(engine: Engine) -> PoolProxiedConnection:
+    # What `Connection()` does, so a failed connect raises the same SQLAlchemy error.
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as err:
+        Connection._handle_dbapi_exception_noconnection(err, engine.dialect, engine)
+        raise
+
+
+async def checkout(engine: AsyncEngine) -> Pooled:
+    """A pooled PostgreSQL driver connection; `release()` it when done."""
+    sync = engine.sync_engine
+    return Pooled(sync, await greenlet_spawn(_checkout, sync))
 
 
 def _translate(sync: Connection, exc: Exception, sql: str, args: tuple[Any, ...]) -> None:

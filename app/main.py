@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,6 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # Single submissions on PostgreSQL (app/submit.py) hold a connection for one
+        # statement; past the pool's size they would open and close overflow connections
+        # (a TLS attempt and authentication each) instead of waiting a moment for one.
+        app.state.submit_slots = asyncio.Semaphore(settings.pool_size)
         purger = idempotency.start_purging(app.state.sessionmaker, settings)
         _tune_gc()
         try:

@@ -29,6 +29,7 @@ from app.schemas.responses import (
 )
 from app.services import audit, batch, intake
 from app.services import responses as service
+from app.submit import SubmitRoute
 
 router = APIRouter(tags=["responses"], responses=ERRORS)
 
@@ -45,12 +46,6 @@ RESPONSE_LINKS = links(
 )
 
 
-@router.post(
-    "/v1/responses",
-    status_code=201,
-    response_model=ResponseRead,
-    responses=NOT_FOUND | CONFLICT | RESPONSE_LINKS,
-)
 @writes_staged_only
 async def create_response(
     body: ResponseCreate,
@@ -63,6 +58,19 @@ async def create_response(
     `Idempotency-Key` so that a retry after a dropped connection cannot store it twice."""
     created = await intake.create_one(session, caller, body, _request_id(request))
     return await idem.respond(created, status=201, location=f"/v1/responses/{created.id}")
+
+
+# `SubmitRoute`: on PostgreSQL the common case skips the session and the dependencies above
+# (app/submit.py); everything else, and SQLite, goes through them.
+router.add_api_route(
+    "/v1/responses",
+    create_response,
+    methods=["POST"],
+    status_code=201,
+    response_model=ResponseRead,
+    responses=NOT_FOUND | CONFLICT | RESPONSE_LINKS,
+    route_class_override=SubmitRoute,
+)
 
 
 async def create_responses_batch(

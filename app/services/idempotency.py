@@ -29,7 +29,8 @@ from app.services import staging
 log = logging.getLogger("proreg.idempotency")
 
 REPLAY_HEADER = "Idempotent-Replayed"
-_in_flight: set[tuple[str, str]] = set()
+# (API key id, Idempotency-Key) pairs that a request of this process holds.
+in_flight: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ async def claim(
     commit, which answers 409 and the retry replays.
     """
     scope = str(caller.key_id)
-    busy = {k for k in keys if (scope, k) in _in_flight}
+    busy = {k for k in keys if (scope, k) in in_flight}
     free = [k for k in dict.fromkeys(keys) if k not in busy]
     stored: dict[str, tuple[str, Stored]] = {}
     pg = await direct.connection(session) if free else None
@@ -76,8 +77,8 @@ async def claim(
     elif free:
         stored = await _lookup(session, caller, free)
     claimed = [(scope, k) for k in free]
-    _in_flight.update(claimed)
-    session.info.setdefault("on_close", []).append(lambda: _in_flight.difference_update(claimed))
+    in_flight.update(claimed)
+    session.info.setdefault("on_close", []).append(lambda: in_flight.difference_update(claimed))
     return busy, stored
 
 
@@ -119,6 +120,17 @@ def check(key: str, fp: str, previous: tuple[str, Stored] | None) -> Stored | No
             errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused with another body"}],
         )
     return stored
+
+
+def records(caller: Principal, entries: list[tuple[str, str, Stored]]) -> list[dict[str, Any]]:
+    """The `idempotency_keys` rows of (key, fingerprint, outcome) entries."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {"api_key_id": caller.key_id, "key": key, "fingerprint": fp,
+         "status_code": stored.status_code, "body": stored.body, "location": stored.location,
+         "created_at": now}
+        for key, fp, stored in entries
+    ]  # fmt: skip
 
 
 def remember(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,7 +188,7 @@ def score_columns(scores: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_pair(
-    caller: Principal, item: Scored, site_id: uuid.UUID, now: dt.datetime
+    caller: Principal, item: Scored, site_id: uuid.UUID | None, now: dt.datetime
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The response row and its first version's row, for one item."""
     d, scores = item.data, item.scores
@@ -247,6 +248,26 @@ def _column_pair(
     return heads, versions
 
 
+Rows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def rows_for(
+    caller: Principal, items: Sequence[tuple[Scored, uuid.UUID | None]], request_id: str | None
+) -> Rows:
+    """The (responses, first versions, audit events) rows of scored (item, site) pairs, as
+    plain rows: for one item or a few, cheaper than columns."""
+    now = dt.datetime.now(dt.UTC)
+    # One audit event per response; they differ only by the response id.
+    created = audit.event(caller, "create", "response", outcome=201, request_id=request_id)
+    heads, versions, events = [], [], []
+    for item, site_id in items:
+        head, version = _row_pair(caller, item, site_id, now)
+        heads.append(head)
+        versions.append(version)
+        events.append({**created, "resource_id": str(item.id)})
+    return heads, versions, events
+
+
 async def insert_scored(
     session: AsyncSession,
     caller: Principal,
@@ -274,15 +295,14 @@ async def insert_one(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """`insert_scored` of a single item, staged as plain rows (for one row, cheaper than
     columns); returns the (response, version) rows so the answer needs no read back."""
-    head, version = _row_pair(caller, item, site_id, dt.datetime.now(dt.UTC))
+    (head,), (version,), events = rows_for(caller, [(item, site_id)], request_id)
     staging.stage(session, Response, [head])
     staging.stage(session, ResponseVersion, [version])
-    event = audit.event(caller, "create", "response", item.id, outcome=201, request_id=request_id)
-    await audit.record(session, event)
+    await audit.record(session, *events)
     return head, version
 
 
-def _read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
+def read_from(head: dict[str, Any], version: dict[str, Any]) -> ResponseRead:
     return ResponseRead(
         id=head["id"], patient_id=head["patient_id"], infusion_id=head["infusion_id"],
         instrument=head["instrument"], timepoint=head["timepoint"], visit=head["visit"],
@@ -300,7 +320,7 @@ async def create_one(
     refs = await load_refs(session, caller, [scored])
     site_id = check_refs(scored, refs)
     head, version = await insert_one(session, caller, scored, site_id, request_id)
-    return _read_from(head, version)
+    return read_from(head, version)
 
 
 def item_error(exc: AppError) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -111,9 +112,7 @@ def _pg_array_type(column_type: TypeEngine[Any]) -> tuple[str, bool]:
 
 
 def _encode(value: Any, as_json: bool) -> Any:
-    if as_json:
-        return None if value is None else json.dumps(value, default=str)
-    return value
+    return _json_text(value) if as_json else value
 
 
 Shape = tuple[tuple[Table, tuple[str, ...]], ...]
@@ -149,10 +148,10 @@ def _compile(shape: Shape, single: bool) -> tuple[str, list[bool]]:
     return f"WITH {', '.join(ctes)} SELECT 1", json_args
 
 
-def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]) -> None:
-    """One statement through the session's own asyncpg connection (same transaction).
+def statement(staged: list[tuple[Table, list[dict[str, Any]]]]) -> tuple[str, list[Any]]:
+    """The one statement (asyncpg placeholders) and its arguments that write staged rows.
 
-    It goes straight to the driver: building and binding a 40-parameter statement through
+    Sent straight to the driver: building and binding a 40-parameter statement through
     SQLAlchemy's text() cost more CPU than the database spent on the insert.
     """
     shape = tuple((table, tuple(rows[0])) for table, rows in staged)
@@ -167,6 +166,53 @@ def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]
         else [_encode(row[name], as_json) for row in rows]
         for (rows, name), as_json in zip(columns, json_args, strict=True)
     ]  # fmt: skip
+    return sql, args
+
+
+_guarded: dict[tuple[Shape, int, str, frozenset[str]], tuple[list[str], list[bool | None]]] = {}
+
+
+def guarded(
+    staged: list[tuple[Table, list[dict[str, Any]]]],
+    *,
+    start: int,
+    source: str,
+    taken: frozenset[str] = frozenset(),
+) -> tuple[list[str], list[Any]]:
+    """Data-modifying CTEs writing one staged row per table only if the query `source` has a
+    row, for a statement that checks and writes at once; parameters are numbered from `start`.
+    Columns named in `taken` ("table.column") are read from `source`'s column of that name
+    instead of being sent."""
+    shape = tuple((table, tuple(rows[0])) for table, rows in staged)
+    cached = (shape, start, source, taken)
+    if cached not in _guarded:
+        ctes: list[str] = []
+        json_args: list[bool | None] = []  # None: read from `source`, not sent
+        for table, names in shape:
+            values = []
+            for name in names:
+                pg_type, as_json = _pg_array_type(table.c[name].type)
+                if f"{table.name}.{name}" in taken:
+                    json_args.append(None)
+                    values.append(f"{source}.{name}")
+                    continue
+                n = start + sum(j is not None for j in json_args)
+                json_args.append(as_json)
+                values.append(f"${n}::text::jsonb" if as_json else f"${n}::{pg_type}")
+            ctes.append(
+                f"w{len(ctes)} AS (INSERT INTO {table.name} ({', '.join(names)})"
+                f" SELECT {', '.join(values)} FROM {source})"
+            )
+        _guarded[cached] = ctes, json_args
+    ctes, sent = _guarded[cached]
+    values = [row[name] for _, rows in staged for row in rows for name in row]
+    args = [_encode(v, j) for v, j in zip(values, sent, strict=True) if j is not None]
+    return ctes, args
+
+
+def _pg_write(session: Session, staged: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """One statement through the session's own asyncpg connection (same transaction)."""
+    sql, args = statement(staged)
     driver = session.connection().connection.driver_connection
     assert driver is not None, "a pooled connection always has its driver connection"
     try:
@@ -185,6 +231,22 @@ def _write_staged(session: Session) -> None:
         return
     for table, rows in staged:
         session.execute(insert(table), rows)
+
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_JSON_OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _json_text(value: Any) -> str | None:
+    """JSON text of a value for a `jsonb` column: what json.dumps(default=str) would give, up
+    to whitespace and number spelling, which jsonb does not keep; orjson for speed, json for
+    what it refuses."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, default=str)
 
 
 def _driver_error(exc: Exception, statement: str) -> Exception:
