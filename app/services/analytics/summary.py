@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String, case, cast, func, literal, null, select
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+)
 from sqlalchemy.sql import CompoundSelect, Select, Subquery
 
 from app.models.summary import EventSummary, InfusionSummary, MonthSummary, PatientSummary
@@ -38,7 +49,9 @@ def cohort(scope: Scope) -> Subquery:
     if scope.dialect == "postgresql":
         # Each patient's rank in the cohort: the other per-patient reads of this analysis
         # (same snapshot, same cohort) name patients by it instead of by id as text.
-        stmt = stmt.add_columns((func.row_number().over(order_by=ps.patient_id) - 1).label("pos"))
+        # Typed as an integer so that it crosses the driver as a binary array (frames).
+        rank = type_coerce(func.row_number().over(order_by=ps.patient_id) - 1, BigInteger)
+        stmt = stmt.add_columns(rank.label("pos"))
     f = scope.filters
     if scope.site_id is not None:
         stmt = stmt.where(ps.site_id == scope.site_id)
