@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -92,15 +93,22 @@ def links(status: int, source: str = "id", **targets: str) -> dict[int | str, di
     return {status: {"links": entries}}
 
 
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
 class _FastJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
+                # orjson reads integers beyond 64 bits as floats, the json module as
+                # integers: a body with a run of 19 digits or more is left to the json module.
+                if _LONG_NUMBER.search(body):
+                    raise orjson.JSONDecodeError("long number", "", 0)
                 self._json = orjson.loads(body)
             except orjson.JSONDecodeError:
-                # What only the json module accepts (NaN, lone surrogates, integers beyond
-                # 64 bits, a BOM, UTF-16) or its own error, exactly as without this class.
+                # What only the json module accepts (NaN, lone surrogates, a BOM, UTF-16) or
+                # its own error, exactly as without this class.
                 self._json = json.loads(body)
         return self._json
 

@@ -90,6 +90,24 @@ def test_bodies_only_the_json_module_reads_are_answered_as_before(clinic: Api) -
     assert broken.headers["content-type"] == "application/problem+json"
 
 
+def test_an_integer_beyond_64_bits_is_judged_as_a_single_post_judges_it(clinic: Api) -> None:
+    """orjson would read 10**30 as a float; the batch reads it as the json module does, so
+    the item's problem is word for word the one a single POST of that body gets."""
+    pid = clinic.make_patient()["id"]
+    item = json.dumps(response_body(pid)).replace('"score": 6', f'"score": {10**30}')
+    single = clinic.request("POST", "/v1/responses", content=item.encode(),
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+    assert single.status_code == 422, single.text
+    r = clinic.request("POST", "/v1/responses/batch", content=f'{{"items": [{item}]}}'.encode(),
+                       headers={"Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    (answer,) = r.json()["items"]
+    problem = {k: v for k, v in single.json().items() if k != "instance"}
+    assert answer["status"] == 422
+    assert {k: v for k, v in answer["error"].items() if k != "instance"} == problem
+    assert _count(clinic, pid) == 0
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
