@@ -152,7 +152,7 @@ async def _apply_keys(
     if not keys:
         return
     names = [k for k, _ in keys.values()]
-    busy, stored = await idempotency.claim(session, caller, names)
+    busy, stored = await idempotency.claim(session, caller, names, until_commit=True)
     first_in_batch: dict[str, tuple[int, str]] = {}
     for index, (key, fp) in keys.items():
         try:

@@ -47,7 +47,7 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 async def claim(
-    session: AsyncSession, caller: Principal, keys: list[str]
+    session: AsyncSession, caller: Principal, keys: list[str], *, until_commit: bool = False
 ) -> tuple[set[str], dict[str, tuple[str, Stored]]]:
     """Mark free keys as in flight for this transaction and read their stored outcomes.
 
@@ -56,6 +56,11 @@ async def claim(
     single round trip for idempotency. If a concurrent request commits the same key between
     that statement's snapshot and its lock, the primary key still refuses the second row at
     commit, which answers 409 and the retry replays.
+
+    `until_commit`: the session is in a transaction that holds the locks until it commits
+    (a batch). The lookup is then a statement of its own after the locks: its snapshot,
+    taken once they are held, sees the outcome of whichever request held a key just before,
+    so that race replays the item instead of failing the whole batch at COPY.
     """
     scope = str(caller.key_id)
     busy = {k for k in keys if (scope, k) in in_flight}
@@ -63,15 +68,16 @@ async def claim(
     stored: dict[str, tuple[str, Stored]] = {}
     pg = await direct.connection(session) if free else None
     if pg is not None:
-        rows = await pg.fetch(_PG_CLAIM, scope, free, caller.key_id)
-        locked = set()
-        for key, got, fp, status, body, location in rows:
-            if not got:
-                continue
-            locked.add(key)
-            if fp is not None:
-                body = json.loads(body) if isinstance(body, str) else body
-                stored[key] = (fp, Stored(status, body, location))
+        if until_commit:
+            locked = {k for k, got in await pg.fetch(_PG_LOCK, scope, free) if got}
+            found = await pg.fetch(_PG_STORED, list(locked), caller.key_id) if locked else []
+        else:
+            rows = await pg.fetch(_PG_CLAIM, scope, free, caller.key_id)
+            locked = {row[0] for row in rows if row[1]}
+            found = [(row[0], *row[2:]) for row in rows if row[1] and row[2] is not None]
+        for key, fp, status, body, location in found:
+            body = json.loads(body) if isinstance(body, str) else body
+            stored[key] = (fp, Stored(status, body, location))
         busy |= {k for k in free if k not in locked}
         free = [k for k in free if k in locked]
     elif free:
@@ -92,6 +98,14 @@ _PG_CLAIM = (
     " FROM unnest($2::text[]) AS u(k) LEFT JOIN LATERAL ("
     "SELECT fingerprint, status_code, body, location FROM idempotency_keys"
     " WHERE api_key_id = $3::uuid AND key = u.k OFFSET 0) AS i ON true"
+)
+_LOCK = "pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || u.k, 0))"
+_PG_LOCK = f"SELECT u.k, {_LOCK} FROM unnest($2::text[]) AS u(k)"
+_PG_STORED = (
+    "SELECT u.k, i.fingerprint, i.status_code, i.body, i.location"
+    " FROM unnest($1::text[]) AS u(k) JOIN LATERAL ("
+    "SELECT fingerprint, status_code, body, location FROM idempotency_keys"
+    " WHERE api_key_id = $2::uuid AND key = u.k OFFSET 0) AS i ON true"
 )
 IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
 

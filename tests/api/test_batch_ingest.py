@@ -304,17 +304,21 @@ def test_key_claim_looks_up_each_key_by_primary_key(pg_url: str) -> None:
     statistics say, never a pass over every key the API key has stored (a plan shape,
     not a timing)."""
 
-    async def plan(session: Any) -> str:
+    async def plan(session: Any, sql: str, args: tuple[Any, ...]) -> str:
         pg = await session.connection()
         driver = (await pg.get_raw_connection()).driver_connection
-        args = ("scope", ["a", "b"], uuid.uuid4())
-        rows = await driver.fetch("EXPLAIN " + idempotency._PG_CLAIM, *args)
+        rows = await driver.fetch("EXPLAIN " + sql, *args)
         return "\n".join(r[0] for r in rows)
 
-    shown = run_db(pg_url, plan)
-    assert "Index Cond: ((api_key_id = " in shown, shown
-    assert "(key)::text = u.k" in shown, shown
-    assert "Hash" not in shown, shown
+    # The single submission's one statement, and the batch's lookup after its locks.
+    for sql, args in (
+        (idempotency._PG_CLAIM, ("scope", ["a", "b"], uuid.uuid4())),
+        (idempotency._PG_STORED, (["a", "b"], uuid.uuid4())),
+    ):
+        shown = run_db(pg_url, lambda session, sql=sql, args=args: plan(session, sql, args))
+        assert "Index Cond: ((api_key_id = " in shown, shown
+        assert "(key)::text = u.k" in shown, shown
+        assert "Hash" not in shown, shown
 
 
 def test_batch_answer_is_exactly_the_documented_model(clinic: Api) -> None:
