@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -93,7 +92,10 @@ def links(status: int, source: str = "id", **targets: str) -> dict[int | str, di
     return {status: {"links": entries}}
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# Digits become NUL bytes (which a JSON text holds only escaped): a run of 19 is then a
+# substring search, about a tenth of a regular expression's cost on a 1,000-item body.
+_DIGITS = bytes.maketrans(b"0123456789", bytes(10))
+_LONG_NUMBER = bytes(19)
 
 
 class _FastJSONRequest(Request):
@@ -103,7 +105,7 @@ class _FastJSONRequest(Request):
             try:
                 # orjson reads integers beyond 64 bits as floats, the json module as
                 # integers: a body with a run of 19 digits or more is left to the json module.
-                if _LONG_NUMBER.search(body):
+                if _LONG_NUMBER in body.translate(_DIGITS):
                     raise orjson.JSONDecodeError("long number", "", 0)
                 self._json = orjson.loads(body)
             except orjson.JSONDecodeError:
