@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +30,11 @@ async def mediation(
     female = (np.asarray(frame.sex, dtype=object) == "female").astype(float)
     keep = ~(np.isnan(x) | np.isnan(m) | np.isnan(y) | np.isnan(frame.age))
     covariates = np.column_stack([frame.age[keep], female[keep]])
-    result = fit_mediation(x[keep], m[keep], y[keep], covariates, n_boot=n_boot, seed=seed)
+    # Off the event loop: the bootstrap takes about a second at 100,000 patients, which the
+    # server's other requests (submissions above all) should not wait for.
+    result = await asyncio.to_thread(
+        fit_mediation, x[keep], m[keep], y[keep], covariates, n_boot=n_boot, seed=seed
+    )
     body: dict[str, Any] = envelope(
         scope,
         ("nrs-pain", "hads"),

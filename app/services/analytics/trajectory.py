@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ async def trajectory(
         )
         rows.append(row)
     body["rows"] = rows
-    body["model"] = _model(points, depressed)
+    body["model"] = await asyncio.to_thread(_model, points, depressed)  # off the event loop
     return body
 
 
