@@ -88,24 +88,35 @@ async def claim(
     return busy, stored
 
 
-# One primary-key lookup per key asked about. As a plain join the planner may instead hash
-# every key ever stored for the API key (it did, with fresh statistics after a burst of
-# batches): a cost that grows with the stored keys, not with the request. OFFSET 0 keeps the
-# lateral subquery from being flattened into such a join.
+def advisory_lock(api_key_id: str, key: str) -> str:
+    """SQL that tries the transaction-scoped advisory lock of an (API key, Idempotency-Key)
+    pair, given SQL expressions for both. Every statement that claims a key derives the lock
+    here: two that derived it differently would not see each other's requests in flight."""
+    return f"pg_try_advisory_xact_lock(hashtextextended({api_key_id}::text || ':' || {key}, 0))"
+
+
+def _stored(api_key_id: str) -> str:
+    """A lateral lookup of the stored outcome of the key `u.k` under `api_key_id` (SQL).
+
+    One primary-key probe per key asked about. As a plain join the planner may instead hash
+    every key ever stored for the API key (it did, with fresh statistics after a burst of
+    batches): a cost that grows with the stored keys, not with the request. OFFSET 0 keeps
+    the lateral subquery from being flattened into such a join.
+    """
+    return (
+        "LATERAL (SELECT fingerprint, status_code, body, location FROM idempotency_keys"
+        f" WHERE api_key_id = {api_key_id}::uuid AND key = u.k OFFSET 0) AS i ON true"
+    )
+
+
 _PG_CLAIM = (
-    "SELECT u.k, pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || u.k, 0)),"
-    " i.fingerprint, i.status_code, i.body, i.location"
-    " FROM unnest($2::text[]) AS u(k) LEFT JOIN LATERAL ("
-    "SELECT fingerprint, status_code, body, location FROM idempotency_keys"
-    " WHERE api_key_id = $3::uuid AND key = u.k OFFSET 0) AS i ON true"
+    f"SELECT u.k, {advisory_lock('$1', 'u.k')}, i.fingerprint, i.status_code, i.body,"
+    f" i.location FROM unnest($2::text[]) AS u(k) LEFT JOIN {_stored('$3')}"
 )
-_LOCK = "pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || u.k, 0))"
-_PG_LOCK = f"SELECT u.k, {_LOCK} FROM unnest($2::text[]) AS u(k)"
+_PG_LOCK = f"SELECT u.k, {advisory_lock('$1', 'u.k')} FROM unnest($2::text[]) AS u(k)"
 _PG_STORED = (
     "SELECT u.k, i.fingerprint, i.status_code, i.body, i.location"
-    " FROM unnest($1::text[]) AS u(k) JOIN LATERAL ("
-    "SELECT fingerprint, status_code, body, location FROM idempotency_keys"
-    " WHERE api_key_id = $2::uuid AND key = u.k OFFSET 0) AS i ON true"
+    f" FROM unnest($1::text[]) AS u(k) JOIN {_stored('$2')}"
 )
 IN_FLIGHT = "A request with this Idempotency-Key is still in progress; retry later."
 

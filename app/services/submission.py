@@ -35,7 +35,7 @@ _FOUND = (
     " CASE WHEN k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3)"
     " AND k.role = ANY($4::text[])"
     " THEN $2::text IS NULL"
-    " OR pg_try_advisory_xact_lock(hashtextextended(k.id::text || ':' || $2, 0)) END AS got"
+    f" OR {idempotency.advisory_lock('k.id', '$2')} END AS got"
     " FROM api_keys AS k LEFT OUTER JOIN sites AS s ON s.id = k.site_id"
     " WHERE k.token_hash = $1"
     "), r AS ("
