@@ -37,6 +37,7 @@ from app.auth import TOUCH_PG, Principal, Role, hash_token, touch_due
 from app.deps import failure
 from app.errors import AppError, Conflict
 from app.idempotent import Replay
+from app.routers.common import orjson_loads
 from app.schemas.responses import ResponseCreate
 from app.services import idempotency, intake, submission
 
@@ -76,27 +77,12 @@ async def _parse(request: Request) -> tuple[str, str | None, Any, intake.Scored]
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        # What orjson refuses (NaN, lone surrogates, a BOM, …) goes the general way.
-        body = orjson.loads(await request.body())
-        if not _as_json_module(body):
-            return None
+        # What orjson would not read as the json module does goes the general way.
+        body = orjson_loads(await request.body())
         scored = intake.prepare(ResponseCreate.model_validate(body))
     except (orjson.JSONDecodeError, ValidationError, AppError):
         return None
     return token, key, body, scored
-
-
-_BIG = 2.0**63
-
-
-def _as_json_module(body: Any) -> bool:
-    """Whether the json module parses the body to the same values: orjson reads integers
-    beyond 64 bits as floats, the json module as integers."""
-    if not isinstance(body, dict):
-        return True  # refused by validation either way
-    answers = body.get("answers")
-    values = [*body.values(), *(answers.values() if isinstance(answers, dict) else ())]
-    return not any(isinstance(v, float) and abs(v) >= _BIG for v in values)
 
 
 async def _submit(

@@ -98,19 +98,24 @@ _DIGITS = bytes.maketrans(b"0123456789", bytes(10))
 _LONG_NUMBER = bytes(19)
 
 
+def orjson_loads(body: bytes) -> Any:
+    """orjson's parse of a body the json module would read to the same values; raises
+    orjson.JSONDecodeError for any other. orjson reads integers beyond 64 bits as floats,
+    the json module as integers: a body with a run of 19 digits or more is refused here, as
+    is what orjson itself refuses (NaN, lone surrogates, a BOM, UTF-16)."""
+    if _LONG_NUMBER in body.translate(_DIGITS):
+        raise orjson.JSONDecodeError("long number", "", 0)
+    return orjson.loads(body)
+
+
 class _FastJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                # orjson reads integers beyond 64 bits as floats, the json module as
-                # integers: a body with a run of 19 digits or more is left to the json module.
-                if _LONG_NUMBER in body.translate(_DIGITS):
-                    raise orjson.JSONDecodeError("long number", "", 0)
-                self._json = orjson.loads(body)
+                self._json = orjson_loads(body)
             except orjson.JSONDecodeError:
-                # What only the json module accepts (NaN, lone surrogates, a BOM, UTF-16) or
-                # its own error, exactly as without this class.
+                # The json module's reading or its own error, exactly as without this class.
                 self._json = json.loads(body)
         return self._json
 
