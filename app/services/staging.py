@@ -115,6 +115,11 @@ def _encode(value: Any, as_json: bool) -> Any:
     return _json_text(value) if as_json else value
 
 
+def _placeholder(n: int, pg_type: str, as_json: bool) -> str:
+    """Parameter n of one value, cast to its column's type (JSON is sent as text)."""
+    return f"${n}::text::jsonb" if as_json else f"${n}::{pg_type}"
+
+
 Shape = tuple[tuple[Table, tuple[str, ...]], ...]
 _statements: dict[tuple[Shape, bool], tuple[str, list[bool]]] = {}
 
@@ -133,7 +138,7 @@ def _compile(shape: Shape, single: bool) -> tuple[str, list[bool]]:
             json_args.append(as_json)
             n = len(json_args)
             if single:
-                args.append(f"${n}::text::jsonb" if as_json else f"${n}::{pg_type}")
+                args.append(_placeholder(n, pg_type, as_json))
                 continue
             args.append(f"${n}::{pg_type}[]")
             selects.append(f"c{c_index}::jsonb" if as_json else f"c{c_index}")
@@ -198,7 +203,7 @@ def guarded(
                     continue
                 n = start + sum(j is not None for j in json_args)
                 json_args.append(as_json)
-                values.append(f"${n}::text::jsonb" if as_json else f"${n}::{pg_type}")
+                values.append(_placeholder(n, pg_type, as_json))
             ctes.append(
                 f"w{len(ctes)} AS (INSERT INTO {table.name} ({', '.join(names)})"
                 f" SELECT {', '.join(values)} FROM {source})"
