@@ -16,13 +16,11 @@ Only append-only rows that nothing reads back inside the same transaction are st
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -238,20 +236,9 @@ def _write_staged(session: Session) -> None:
         session.execute(insert(table), rows)
 
 
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-_JSON_OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
-
-
 def _json_text(value: Any) -> str | None:
-    """JSON text of a value for a `jsonb` column: what json.dumps(default=str) would give, up
-    to whitespace and number spelling, which jsonb does not keep; orjson for speed, json for
-    what it refuses."""
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, default=str)
+    """JSON text of a value for a `jsonb` column, as COPY sends it (`pgcopy.json_bytes`)."""
+    return None if value is None else pgcopy.json_bytes(value).decode()
 
 
 def _driver_error(exc: Exception, statement: str) -> Exception:
