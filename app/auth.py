@@ -67,11 +67,21 @@ _BY_HASH = (
 )  # fmt: skip
 
 
-_BY_HASH_PG = (
-    "SELECT k.id, k.prefix, k.role, k.site_id, s.code, k.revoked_at, k.expires_at"
-    " FROM api_keys AS k LEFT OUTER JOIN sites AS s ON s.id = k.site_id"
-    " WHERE k.token_hash = $1"
+# The same lookup as SQL text for the driver connection (PostgreSQL), in two parts so that
+# the single-submission statement (app.services.submission) can add a column to it.
+KEY_COLUMNS = "k.id, k.prefix, k.role, k.site_id, s.code, k.revoked_at, k.expires_at"
+KEY_BY_HASH = (
+    " FROM api_keys AS k LEFT OUTER JOIN sites AS s ON s.id = k.site_id WHERE k.token_hash = $1"
 )
+_BY_HASH_PG = f"SELECT {KEY_COLUMNS}{KEY_BY_HASH}"
+
+
+def principal_of(row: Any, now: dt.datetime) -> Principal | None:
+    """The principal of a key found by its token (columns as KEY_COLUMNS), or None for a
+    key that is unknown (no row), revoked or expired."""
+    if row is None or row[5] is not None or (row[6] and row[6] <= now):
+        return None
+    return Principal(row[0], row[1], row[2], row[3], row[4])
 
 
 async def authenticate(session: AsyncSession, token: str) -> Principal:
@@ -82,10 +92,11 @@ async def authenticate(session: AsyncSession, token: str) -> Principal:
     else:
         row = (await session.execute(_BY_HASH, {"token_hash": hash_token(token)})).one_or_none()
     now = dt.datetime.now(dt.UTC)
-    if row is None or row[5] is not None or (row[6] and row[6] <= now):
+    principal = principal_of(row, now)
+    if principal is None:
         raise Unauthorized("The API key is unknown, revoked or expired.")
-    await _touch(session, row[0], now)
-    return Principal(row[0], row[1], row[2], row[3], row[4])
+    await _touch(session, principal.key_id, now)
+    return principal
 
 
 def touch_due(key_id: uuid.UUID) -> bool:

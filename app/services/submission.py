@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.auth import Principal, Role
+from app.auth import KEY_BY_HASH, KEY_COLUMNS, Principal, Role, principal_of
 from app.direct import Direct
 from app.models import AuditEvent, IdempotencyKey, Response, ResponseVersion
 from app.schemas.common import Timepoint
@@ -31,13 +31,12 @@ from app.services import idempotency, intake, staging
 
 _FOUND = (
     "WITH c AS ("
-    " SELECT k.id, k.prefix, k.role, k.site_id, s.code, k.revoked_at, k.expires_at,"
+    f" SELECT {KEY_COLUMNS},"
     " CASE WHEN k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3)"
     " AND k.role = ANY($4::text[])"
     " THEN $2::text IS NULL"
     f" OR {idempotency.advisory_lock('k.id', '$2')} END AS got"
-    " FROM api_keys AS k LEFT OUTER JOIN sites AS s ON s.id = k.site_id"
-    " WHERE k.token_hash = $1"
+    f"{KEY_BY_HASH}"
     "), r AS ("
     " SELECT c.*, i.fingerprint, i.status_code, i.body, i.location, p.id AS pid,"
     " p.site_id AS psite, f.id AS fid, f.started_at"
@@ -81,10 +80,10 @@ def known(token_hash: str) -> Principal | None:
 
 
 def _found(row: Any, token_hash: str, now: dt.datetime) -> Found:
-    if row is None or row[5] is not None or (row[6] and row[6] <= now):
+    caller = principal_of(row, now)
+    if caller is None:
         _known.pop(token_hash, None)
         return Found(None, None, None, intake.Refs({}, {}))
-    caller = Principal(row[0], row[1], row[2], row[3], row[4])
     if len(_known) >= _KNOWN_MAX:
         _known.clear()
     _known[token_hash] = caller
