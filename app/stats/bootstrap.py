@@ -18,29 +18,47 @@ _CHUNK_VALUES = 3_200_000
 # A resample whose scaled design has an eigenvalue below this fraction of the largest is
 # collinear (say, only women drawn): exact collinearity lands at rounding level, far below.
 _COLLINEAR = 1e-10
+# np.add.at takes its fast path only for a value of the array's own type.
+_ONE = np.uint8(1)
 
 
-def resample_counts(rng: np.random.Generator, n: int, replicates: int) -> Array:
-    """How often each of ``n`` patients is drawn in each replicate (a row per replicate).
+def resample_counts(rng: np.random.Generator, counts: Array) -> Array:
+    """Fill ``counts`` (a row per replicate, a column per patient) with how often each of the
+    n patients is drawn in each replicate, and return it.
 
     Each replicate draws ``rng.integers(0, n, size=n)``, in order: the same patients a loop
-    of resampled least-squares fits would use with the same generator.
+    of resampled least-squares fits would use with the same generator. The caller's buffer is
+    reused batch after batch rather than allocating tens of megabytes each time.
     """
-    counts = np.empty((replicates, n))
+    n = counts.shape[1]
+    # Tallied in bytes, which stay in the core's cache (100 kB at 100,000 patients, against
+    # 800 kB of int64 from np.bincount): the tally costs a third less. A patient drawn 256
+    # times or more wraps round, which the total shows; that replicate is counted again.
+    tally = np.empty(n, dtype=np.uint8)
     for row in counts:
-        row[:] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        draws = rng.integers(0, n, size=n)
+        tally.fill(0)
+        np.add.at(tally, draws, _ONE)
+        if int(tally.sum(dtype=np.int64)) == n:
+            row[:] = tally
+        else:
+            row[:] = np.bincount(draws, minlength=n)
     return counts
 
 
 def _pair_products(z: Array) -> tuple[Array, Index, Index]:
     """Per-patient products z_i·z_j (i ≤ j) a resampled fit needs, and their (i, j).
 
-    The constant's square (the sample size) and the outcome's square are left out.
+    The products come one row per pair (pairs × patients, C order): multiplied by the
+    replicates' counts as ``products @ counts.T``, OpenBLAS runs 1.6 times faster than with
+    one row per patient. The constant's square (the sample size) and the outcome's square are
+    left out.
     """
     last = z.shape[1] - 1
     i, j = np.triu_indices(z.shape[1])
     keep = ~((i == 0) & (j == 0)) & ~((i == last) & (j == last))
-    return z[:, i[keep]] * z[:, j[keep]], i[keep], j[keep]
+    products = np.ascontiguousarray((z[:, i[keep]] * z[:, j[keep]]).T)
+    return products, i[keep], j[keep]
 
 
 def _identifiable(gram: Array) -> npt.NDArray[np.bool_]:
@@ -69,7 +87,7 @@ def _indirect_products(z: Array, counts: Array, pairs: tuple[Array, Index, Index
     d = z.shape[1]
     cross = np.zeros((counts.shape[0], d, d))
     cross[:, 0, 0] = z.shape[0]  # every replicate draws n patients
-    sums = counts @ products
+    sums = (products @ counts.T).T
     cross[:, i, j] = sums
     cross[:, j, i] = sums
     usable = _identifiable(cross[:, : d - 1, : d - 1])  # the b design holds the a design
@@ -89,9 +107,12 @@ def _stream_products(
     # run in parallel 1.8 times faster than one, batches of 16 or 20 only 1.3 times.
     fits = max(1, min(STREAM_REPLICATES, _CHUNK_VALUES // max(n, 1)))
     batch = 1 << (fits.bit_length() - 1)
+    buffer = np.empty((min(batch, replicates), n))
     return np.concatenate(
         [
-            _indirect_products(z, resample_counts(rng, n, min(batch, replicates - done)), pairs)
+            _indirect_products(
+                z, resample_counts(rng, buffer[: min(batch, replicates - done)]), pairs
+            )
             for done in range(0, replicates, batch)
         ]
     )

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.stats import mediation
-from app.stats.bootstrap import STREAM_REPLICATES
+from app.stats.bootstrap import STREAM_REPLICATES, resample_counts
 
 PATH_KEYS = {"estimate", "se", "ci95", "p"}
 
@@ -179,3 +179,25 @@ def test_exact_fit_gives_estimates_without_uncertainty() -> None:
 def test_mismatched_lengths_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="one entry per patient"):
         mediation([1.0, 2.0], [1.0], [1.0, 2.0], seed=1)
+
+
+class _OnePatientDrawn(np.random.Generator):
+    """A generator whose every draw is patient 0: a count far beyond what a byte holds."""
+
+    def integers(self, low: Any, high: Any = None, size: Any = None, **_: Any) -> Any:
+        return np.zeros(size, dtype=np.int64)
+
+
+@pytest.mark.parametrize("n", [1, 2, 255, 1_000])
+def test_resample_counts_are_the_bincounts_of_the_documented_draws(n: int) -> None:
+    counts = resample_counts(np.random.default_rng(n), np.full((3, n), -1.0))
+    twin = np.random.default_rng(n)
+    expected = [np.bincount(twin.integers(0, n, size=n), minlength=n) for _ in range(3)]
+    assert counts.tolist() == np.asarray(expected, dtype=float).tolist()
+
+
+@pytest.mark.parametrize("n", [255, 256, 300, 70_000])
+def test_resample_counts_survive_a_patient_drawn_more_often_than_a_byte_holds(n: int) -> None:
+    counts = resample_counts(_OnePatientDrawn(np.random.PCG64(0)), np.zeros((2, n)))
+    assert counts[:, 0].tolist() == [n, n]
+    assert not counts[:, 1:].any()
