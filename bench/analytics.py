@@ -39,13 +39,19 @@ from typing import Any
 
 import asyncpg
 import httpx
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench import duck
-from bench.harness import PROREG, free_port, new_key, run_cli, scratch_database, serve
+from bench.harness import (
+    PROREG,
+    free_port,
+    new_key,
+    run_cli,
+    scratch_database,
+    serve,
+    table,
+)
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,7 @@ def bench_size(patients: int, repeat: int, database_url: str | None, only: set[s
             ddb = duck.times(parquet, ep.duck, repeat) if ep.duck and duck.available() else None
             rows.append(_row(ep, app, bare, raw, ddb))
     loaded = f"demo load {load_s:,.0f} s, " if load_s is not None else ""
-    _table(
+    table(
         f"analytics, {counts[0]:,} patients / {counts[1]:,} responses "
         f"({loaded}Parquet export {export_s:,.1f} s), ms",
         [
@@ -253,16 +259,8 @@ def bench_size(patients: int, repeat: int, database_url: str | None, only: set[s
             "≤1 s & ≤2×",
         ],
         rows,
+        width=150,
     )
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    t = Table(title=title)
-    for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right")
-    for r in rows:
-        t.add_row(*r)
-    Console(width=150).print(t)
 
 
 async def _counts(url: str) -> tuple[int, int]:

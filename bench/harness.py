@@ -245,10 +245,41 @@ end
 """
 
 
-def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+def _cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by state (the `cpu` line of /proc/stat); [] elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return []
+
+
+_ticks_at_last_table = _cpu_ticks()
+
+
+def machine_note() -> str:
+    """Load and stolen CPU on the machine since the previous table.
+
+    On a virtual machine the host may take the CPUs away (`steal` in /proc/stat); a table
+    measured while it did is slower for reasons outside the code, and says so.
+    """
+    global _ticks_at_last_table
+    now = _cpu_ticks()
+    delta = [b - a for a, b in zip(_ticks_at_last_table, now, strict=False)]
+    _ticks_at_last_table = now
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    if len(delta) < 8 or sum(delta) <= 0:
+        return f"load average {load}"
+    steal, idle = delta[7] / sum(delta), (delta[3] + delta[4]) / sum(delta)
+    return f"load average {load}; CPU stolen by the host {steal:.0%}, idle {idle:.0%}"
+
+
+def table(title: str, columns: list[str], rows: list[list[str]], width: int | None = None) -> None:
     t = Table(title=title)
     for c in columns:
         t.add_column(c, justify="right" if c != columns[0] else "left")
     for r in rows:
         t.add_row(*r)
-    console.print(t)
+    out = Console(width=width) if width else console
+    out.print(t)
+    out.print(f"machine during this table: {machine_note()}", soft_wrap=True)
