@@ -8,6 +8,9 @@ time is the steadier figure; the budget, SPEC §9, is wall clock for the whole e
 - mixed model, lists: the same points as the trajectory service passes them today (Python
   lists, one UUID object per patient repeated over its points).
 - mediation: ``mediation`` with two covariates and ``n_boot`` replicates (OLS paths included).
+- bootstrap, one stream: ``indirect_ci`` alone for one random stream (64 replicates, one worker
+  thread). Its minimum over the runs is the CPU a replicate costs, even on a machine whose host
+  takes the CPUs away now and then, which lengthens whole-second runs at random.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from app.stats import mediation, mixed_model
+from app.stats.bootstrap import STREAM_REPLICATES, indirect_ci
 from bench.harness import table
 
 
@@ -46,7 +50,8 @@ def _mediation_data(patients: int) -> dict[str, Any]:
     hads = -0.5 * dose + 0.02 * age + rng.normal(0, 1, patients)
     pain = 0.8 * hads - 0.2 * dose + 0.3 * female + rng.normal(0, 1, patients)
     return {"x": dose.tolist(), "m": hads.tolist(), "y": pain.tolist(),
-            "cov": np.column_stack([age, female]).tolist()}  # fmt: skip
+            "cov": np.column_stack([age, female]).tolist(),
+            "regressors": np.column_stack([np.ones(patients), dose, age, female])}  # fmt: skip
 
 
 def _time(run: Callable[[], object], repeat: int) -> list[str]:
@@ -79,6 +84,9 @@ def main() -> None:
                              t["value"].tolist())),
         (f"mediation, n_boot={args.n_boot}",
          lambda: mediation(med["x"], med["m"], med["y"], med["cov"], n_boot=args.n_boot, seed=1)),
+        (f"bootstrap, one stream ({STREAM_REPLICATES} replicates)",
+         lambda: indirect_ci(med["regressors"], np.asarray(med["m"]), np.asarray(med["y"]),
+                             STREAM_REPLICATES, 1)),
     ]  # fmt: skip
     rows = [[name, *_time(run, args.repeat)] for name, run in runs]
     table(
