@@ -24,7 +24,8 @@ class Patient(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"), index=True)
+    # No index of its own: (site_id, pseudonym) serves lookups by site (see migration 0064).
+    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"))
     pseudonym: Mapped[str] = mapped_column(String(64))
     birth_year: Mapped[int | None] = mapped_column(Integer)
     sex: Mapped[str] = mapped_column(String(8))
