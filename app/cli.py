@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
@@ -32,11 +32,19 @@ app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 
 
+def _engine(pool_size: int) -> AsyncEngine:
+    """The configured database for a command. Its statements have no time bound: a command's
+    work grows with the registry (a bulk load, a whole-registry summary rebuild), and the
+    operator who started it can stop it."""
+    url = get_settings().database_url
+    return make_engine(url, pool_size=pool_size, max_overflow=0, command_timeout=None)
+
+
 def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction on the configured database."""
 
     async def main() -> T:
-        engine = make_engine(get_settings().database_url, pool_size=1, max_overflow=0)
+        engine = _engine(pool_size=1)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
                 return await work(session)
@@ -149,7 +157,7 @@ def demo(
 
     async def main() -> int:
         # Two connections: the analytics summary is refreshed on one of its own.
-        engine = make_engine(get_settings().database_url, pool_size=2, max_overflow=0)
+        engine = _engine(pool_size=2)
         try:
             with Progress(console=err) as progress:
                 task = progress.add_task("demo cohort", total=patients)

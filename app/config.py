@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=20, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
     db_outage_retry_after: int = Field(default=5, ge=1, description="seconds, sent on 503")
+    db_command_timeout: float = Field(
+        default=60,
+        gt=0,
+        description="seconds a request's statement may run on PostgreSQL before the request "
+        "answers 503; exports, whose reads grow with the registry, are not bounded",
+    )
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     future_skew_seconds: int = 300

@@ -107,9 +107,25 @@ def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: An
         raise DisconnectionError("stale pooled connection") from exc
 
 
-def make_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+# Seconds a statement may run on PostgreSQL before the client gives up on it (the request
+# then answers 503), unless the engine's maker says otherwise.
+COMMAND_TIMEOUT = 60.0
+
+
+def make_engine(
+    raw_url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    command_timeout: float | None = COMMAND_TIMEOUT,
+) -> AsyncEngine:
     """One engine per process. SQL parameters are kept out of error messages, so no
-    clinical value can reach a log through an exception."""
+    clinical value can reach a log through an exception.
+
+    ``command_timeout`` bounds each statement of a request, so that a stuck database frees
+    its connections; None removes the bound, for work whose statements grow with the
+    registry (exports, bulk loads), which an operator or a reader's download paces instead.
+    """
     url = async_url(raw_url)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
@@ -121,7 +137,7 @@ def make_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 10) ->
         max_overflow=max_overflow,
         pool_timeout=10,
         hide_parameters=True,
-        connect_args={"timeout": 5, "command_timeout": 60},
+        connect_args={"timeout": 5, "command_timeout": command_timeout},
     )
     event.listen(engine.sync_engine, "checkin", _stamp_checkin)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)

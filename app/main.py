@@ -96,8 +96,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
+            command_timeout=settings.db_command_timeout,
         )
         app.state.engine = engine
+        # Exports read the whole cohort through one cursor, whose first fetch waits while the
+        # database joins and orders every row: that grows with the registry, so their
+        # connections have no per-statement bound (the download paces them instead).
+        app.state.stream_engine = (
+            engine
+            if engine.dialect.name != "postgresql"
+            else make_engine(
+                settings.database_url,
+                pool_size=1,
+                max_overflow=settings.pool_max_overflow,
+                command_timeout=None,
+            )
+        )
         app.state.sessionmaker = make_sessionmaker(engine)
         # Single submissions on PostgreSQL (app/submit.py) hold a connection for one
         # statement; past the pool's size they would open and close overflow connections
@@ -109,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             purger.cancel()
+            await app.state.stream_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(

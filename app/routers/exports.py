@@ -52,7 +52,7 @@ async def export_response(
     )
     stamp = scope.used_at.strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        _stream(request.app.state.engine, scope, produce),
+        _stream(request.app.state.stream_engine, scope, produce),
         media_type=media_type,
         headers={
             "Content-Disposition": f'attachment; filename="responses-{stamp}.{fmt}"',

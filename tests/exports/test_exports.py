@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
 import re
+import threading
 from typing import Any
 
+import asyncpg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from app.config import Settings
+from app.main import create_app
 from app.models import AuditEvent
 from tests.support import Api, Registry, hads, run_db
 
@@ -211,3 +218,55 @@ def test_proreg_export_writes_the_same_rows(
         get_settings.cache_clear()
     assert pq.read_table(out).equals(_parquet(analyst, site=cohort["clinic"].site))
     assert csv_out.stdout.splitlines()[0].startswith("patient_id,site,birth_year")
+
+
+def _hold_table_lock(url: str, table: str, seconds: float, taken: threading.Event) -> None:
+    """Keep `table` locked against every reader for `seconds`, on a connection of its own."""
+
+    async def hold() -> None:
+        target = make_url(url)
+        conn = await asyncpg.connect(host=target.host, port=target.port or 5432,
+                                     user=target.username, password=target.password,
+                                     database=target.database)  # fmt: skip
+        try:
+            async with conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                taken.set()
+                await asyncio.sleep(seconds)
+        finally:
+            await conn.close()
+
+    asyncio.run(hold())
+
+
+def test_an_export_waits_for_its_first_rows_past_the_request_bound(
+    cohort: dict[str, Any], analyst: Api, database_url: str
+) -> None:
+    """A request's statement may run `db_command_timeout` seconds on PostgreSQL; an export's
+    first fetch, which waits while the database joins and orders the whole cohort, grows with
+    the registry and is not bounded. Here the versions table stays locked for 1.5 s against
+    a 0.5 s bound: a response's history answers 503, and the export streams every row."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the per-statement bound is the PostgreSQL driver's; SQLite has none")
+    site = cohort["clinic"].site
+    expected = _csv_rows(analyst, site=site)
+    settings = Settings(database_url=database_url, rate_limit_per_minute=0, db_command_timeout=0.5)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        bound = Api(client, analyst.token, "analyst")
+        clinic = Api(client, cohort["clinic"].token, "clinic", site)
+        for request in ("history", "export"):
+            taken = threading.Event()
+            holder = threading.Thread(
+                target=_hold_table_lock, args=(database_url, "response_versions", 1.5, taken)
+            )
+            holder.start()
+            try:
+                assert taken.wait(10)
+                if request == "history":
+                    r = clinic.get(f"/v1/responses/{cohort['base']['id']}")
+                    assert r.status_code == 503, r.text
+                    assert r.headers["content-type"] == "application/problem+json"
+                else:
+                    assert _csv_rows(bound, site=site) == expected
+            finally:
+                holder.join()

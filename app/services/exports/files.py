@@ -21,7 +21,7 @@ CLI = Principal(uuid.UUID(int=0), "cli-export", "admin", None, None)
 
 async def export(database_url: str, filters: Filters, fmt: str, out: BinaryIO) -> int:
     """Write the export to `out`; returns the number of bytes written."""
-    engine = make_engine(database_url, pool_size=2, max_overflow=0)
+    engine = make_engine(database_url, pool_size=2, max_overflow=0, command_timeout=None)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             scope = await resolve(session, CLI, filters)
