@@ -175,23 +175,23 @@ class PgBackendCpu:
 
 @contextlib.contextmanager
 def serve(argv: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
+    # The server's own output is kept aside, so that a server that fails to start says why.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed when the server is)
     process = subprocess.Popen(
-        argv,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        argv, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     server = Server(process, port)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and process.poll() is None:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(server.base + "/healthz", timeout=1).status_code == 200:
                     break
             time.sleep(0.2)
         else:
-            raise RuntimeError(f"server did not start: {' '.join(argv)}")
+            log.seek(0)
+            said = log.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"server did not start: {' '.join(argv)}\n{said}")
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -199,6 +199,7 @@ def serve(argv: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 @dataclass
