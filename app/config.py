@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     # return, so a pool that is too small reconnects (TLS attempt, auth) under load.
     pool_size: int = Field(default=20, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
+    # Single submissions take well under a millisecond of database time each: more of them
+    # at once than the database has cores only contend there (locks, WAL insertion). The
+    # others wait for a turn in the process, which costs nothing.
+    submit_concurrency: int = Field(
+        default=8, ge=1, description="single submissions written at once per worker"
+    )
     db_outage_retry_after: int = Field(default=5, ge=1, description="seconds, sent on 503")
     db_command_timeout: float = Field(
         default=60,

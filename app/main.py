@@ -115,8 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         # Single submissions on PostgreSQL (app/submit.py) hold a connection for one
         # statement; past the pool's size they would open and close overflow connections
-        # (a TLS attempt and authentication each) instead of waiting a moment for one.
-        app.state.submit_slots = asyncio.Semaphore(settings.pool_size)
+        # (a TLS attempt and authentication each) instead of waiting a moment for one, and
+        # past a few per database core they only slow each other down there.
+        slots = min(settings.pool_size, settings.submit_concurrency)
+        app.state.submit_slots = asyncio.Semaphore(slots)
         purger = idempotency.start_purging(app.state.sessionmaker, settings)
         _tune_gc()
         try:
