@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     # return, so a pool that is too small reconnects (TLS attempt, auth) under load.
     pool_size: int = Field(default=20, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
+    pool_timeout: float = Field(
+        default=10, gt=0, description="seconds a request waits for a connection before 503"
+    )
     # Single submissions take well under a millisecond of database time each: more of them
     # at once than the database has cores only contend there (locks, WAL insertion). The
     # others wait for a turn in the process, which costs nothing.

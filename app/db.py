@@ -118,6 +118,7 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     command_timeout: float | None = COMMAND_TIMEOUT,
+    pool_timeout: float = 10,
 ) -> AsyncEngine:
     """One engine per process. SQL parameters are kept out of error messages, so no
     clinical value can reach a log through an exception.
@@ -135,7 +136,7 @@ def make_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_timeout=10,
+        pool_timeout=pool_timeout,
         hide_parameters=True,
         connect_args={"timeout": 5, "command_timeout": command_timeout},
     )

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, Role, authenticate, bearer_token
@@ -77,7 +78,7 @@ def failure(exc: BaseException) -> AppError | None:
         return Conflict(
             "The request conflicts with a concurrent change; nothing was stored. Retry it."
         )
-    if isinstance(exc, DBAPIError | OSError | TimeoutError) and is_outage(exc):
+    if isinstance(exc, DBAPIError | OSError | TimeoutError | PoolTimeout) and is_outage(exc):
         return _outage()
     return None
 
@@ -85,7 +86,7 @@ def failure(exc: BaseException) -> AppError | None:
 def _outage() -> ServiceUnavailable:
     retry = str(get_settings().db_outage_retry_after)
     return ServiceUnavailable(
-        "The database is unreachable; retry later.", headers={"Retry-After": retry}
+        "The database is unreachable or busy; retry later.", headers={"Retry-After": retry}
     )
 
 

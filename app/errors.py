@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Send
@@ -218,8 +219,10 @@ _OUTAGE_SQLSTATES = ("08", "53", "57", "55000")
 
 
 def is_outage(exc: BaseException) -> bool:
-    """True when the database is unreachable or refusing us, rather than the query wrong."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    """True when the database is unreachable or refusing us, rather than the query wrong;
+    also when every pooled connection stayed busy for `pool_timeout` (PoolTimeout): the
+    request could not reach the database either, and a retry a moment later can."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
         return True
     if isinstance(exc, DBAPIError):
         state = str(getattr(exc.orig, "sqlstate", None) or "")
@@ -234,7 +237,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         return problem(
             503,
             title="Service temporarily unavailable",
-            detail="The database is unreachable; retry later.",
+            detail="The database is unreachable or busy; retry later.",
             slug="service-unavailable",
             headers={"Retry-After": retry},
         )

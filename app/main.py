@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
             command_timeout=settings.db_command_timeout,
+            pool_timeout=settings.pool_timeout,
         )
         app.state.engine = engine
         # Exports read the whole cohort through one cursor, whose first fetch waits while the
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pool_size=1,
                 max_overflow=settings.pool_max_overflow,
                 command_timeout=None,
+                pool_timeout=settings.pool_timeout,
             )
         )
         app.state.sessionmaker = make_sessionmaker(engine)

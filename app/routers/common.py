@@ -65,7 +65,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: problem_response("Request body over the size limit (1 MiB by default)"),
     422: problem_response("Invalid input; `errors` lists each problem"),
     429: problem_response("This API key's rate limit is spent", **{"Retry-After": RETRY_AFTER}),
-    503: problem_response("The database is unreachable", **{"Retry-After": RETRY_AFTER}),
+    503: problem_response(
+        "The database is unreachable, or busy past `PROREG_POOL_TIMEOUT`",
+        **{"Retry-After": RETRY_AFTER},
+    ),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem_response("Missing, or belongs to another site")

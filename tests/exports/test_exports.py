@@ -220,7 +220,7 @@ def test_proreg_export_writes_the_same_rows(
     assert csv_out.stdout.splitlines()[0].startswith("patient_id,site,birth_year")
 
 
-def _hold_table_lock(url: str, table: str, seconds: float, taken: threading.Event) -> None:
+def hold_table_lock(url: str, table: str, seconds: float, taken: threading.Event) -> None:
     """Keep `table` locked against every reader for `seconds`, on a connection of its own."""
 
     async def hold() -> None:
@@ -257,7 +257,7 @@ def test_an_export_waits_for_its_first_rows_past_the_request_bound(
         for request in ("history", "export"):
             taken = threading.Event()
             holder = threading.Thread(
-                target=_hold_table_lock, args=(database_url, "response_versions", 1.5, taken)
+                target=hold_table_lock, args=(database_url, "response_versions", 1.5, taken)
             )
             holder.start()
             try:
