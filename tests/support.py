@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +23,18 @@ from app.services import keys
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+async def _pg_connect(url: str, database: str | None = None) -> asyncpg.Connection:
+    """A plain asyncpg connection to `url`'s database, or to `database` on its server."""
+    target = make_url(url)
+    return await asyncpg.connect(
+        host=target.host, port=target.port or 5432, user=target.username,
+        password=target.password, database=database or target.database,
+    )  # fmt: skip
+
+
 async def pg_admin(url: str, *statements: str) -> None:
     """Run statements on the `postgres` maintenance database of `url`'s server."""
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host, port=target.port or 5432, user=target.username,
-        password=target.password, database="postgres",
-    )  # fmt: skip
+    conn = await _pg_connect(url, "postgres")
     try:
         for statement in statements:
             await conn.execute(statement)
@@ -47,9 +56,32 @@ async def drop_database(url: str) -> None:
 
 
 async def _to_thread(fn: Any, *args: Any) -> Any:
-    import asyncio
-
     return await asyncio.to_thread(fn, *args)
+
+
+@contextmanager
+def table_locked(url: str, table: str, seconds: float) -> Iterator[None]:
+    """`table` of a PostgreSQL database locked against every reader, from another
+    connection, for `seconds` from entry; the exit waits until the lock is released."""
+    taken = threading.Event()
+
+    async def hold() -> None:
+        conn = await _pg_connect(url)
+        try:
+            async with conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                taken.set()
+                await asyncio.sleep(seconds)
+        finally:
+            await conn.close()
+
+    holder = threading.Thread(target=asyncio.run, args=(hold(),))
+    holder.start()
+    try:
+        assert taken.wait(10), f"{table} was not locked within 10 s"
+        yield
+    finally:
+        holder.join()
 
 
 def run_db(database_url: str, work: Any) -> Any:

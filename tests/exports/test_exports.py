@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
 import re
-import threading
 from typing import Any
 
-import asyncpg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.main import create_app
 from app.models import AuditEvent
-from tests.support import Api, Registry, hads, run_db
+from tests.support import Api, Registry, hads, run_db, table_locked
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 T1 = dt.datetime(2024, 2, 1, 9, 0, tzinfo=dt.UTC)
@@ -220,25 +216,6 @@ def test_proreg_export_writes_the_same_rows(
     assert csv_out.stdout.splitlines()[0].startswith("patient_id,site,birth_year")
 
 
-def hold_table_lock(url: str, table: str, seconds: float, taken: threading.Event) -> None:
-    """Keep `table` locked against every reader for `seconds`, on a connection of its own."""
-
-    async def hold() -> None:
-        target = make_url(url)
-        conn = await asyncpg.connect(host=target.host, port=target.port or 5432,
-                                     user=target.username, password=target.password,
-                                     database=target.database)  # fmt: skip
-        try:
-            async with conn.transaction():
-                await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-                taken.set()
-                await asyncio.sleep(seconds)
-        finally:
-            await conn.close()
-
-    asyncio.run(hold())
-
-
 def test_an_export_waits_for_its_first_rows_past_the_request_bound(
     cohort: dict[str, Any], analyst: Api, database_url: str
 ) -> None:
@@ -254,19 +231,9 @@ def test_an_export_waits_for_its_first_rows_past_the_request_bound(
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         bound = Api(client, analyst.token, "analyst")
         clinic = Api(client, cohort["clinic"].token, "clinic", site)
-        for request in ("history", "export"):
-            taken = threading.Event()
-            holder = threading.Thread(
-                target=hold_table_lock, args=(database_url, "response_versions", 1.5, taken)
-            )
-            holder.start()
-            try:
-                assert taken.wait(10)
-                if request == "history":
-                    r = clinic.get(f"/v1/responses/{cohort['base']['id']}")
-                    assert r.status_code == 503, r.text
-                    assert r.headers["content-type"] == "application/problem+json"
-                else:
-                    assert _csv_rows(bound, site=site) == expected
-            finally:
-                holder.join()
+        with table_locked(database_url, "response_versions", 1.5):
+            r = clinic.get(f"/v1/responses/{cohort['base']['id']}")
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+        with table_locked(database_url, "response_versions", 1.5):
+            assert _csv_rows(bound, site=site) == expected

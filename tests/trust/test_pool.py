@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.exports.test_exports import hold_table_lock
-from tests.support import Api
+from tests.support import Api, table_locked
 
 
 def test_a_request_waiting_past_the_pool_timeout_answers_503(
@@ -26,12 +25,6 @@ def test_a_request_waiting_past_the_pool_timeout_answers_503(
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         api = Api(client, clinic.token, "clinic", clinic.site)
         assert api.get(f"/v1/patients/{patient['id']}").status_code == 200
-        taken = threading.Event()
-        holder = threading.Thread(
-            target=hold_table_lock, args=(database_url, "response_versions", 2.0, taken)
-        )
-        holder.start()
-        assert taken.wait(10)
         answers: dict[str, int] = {}
         # This request takes the only connection, then waits for the lock.
         busy = threading.Thread(
@@ -39,15 +32,15 @@ def test_a_request_waiting_past_the_pool_timeout_answers_503(
                 busy=api.get(f"/v1/responses/{response['id']}").status_code
             )
         )
-        busy.start()
-        try:
-            threading.Event().wait(0.3)  # the busy request has its connection by now
-            r = api.get(f"/v1/patients/{patient['id']}")
-            assert r.status_code == 503, r.text
-            assert r.headers["content-type"] == "application/problem+json"
-            assert int(r.headers["retry-after"]) > 0
-        finally:
-            busy.join()
-            holder.join()
+        with table_locked(database_url, "response_versions", 2.0):
+            busy.start()
+            try:
+                threading.Event().wait(0.3)  # the busy request has its connection by now
+                r = api.get(f"/v1/patients/{patient['id']}")
+                assert r.status_code == 503, r.text
+                assert r.headers["content-type"] == "application/problem+json"
+                assert int(r.headers["retry-after"]) > 0
+            finally:
+                busy.join()
         assert answers == {"busy": 200}
         assert api.get(f"/v1/patients/{patient['id']}").status_code == 200
