@@ -9,13 +9,19 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, Role, authenticate, bearer_token
 from app.config import get_settings
-from app.errors import AppError, Conflict, Forbidden, ServiceUnavailable, is_outage
+from app.errors import (
+    OUTAGE_DETAIL,
+    AppError,
+    Conflict,
+    Forbidden,
+    ServiceUnavailable,
+    is_outage,
+)
 from app.models import Infusion, Patient, Response
 from app.services import lookups
 
@@ -78,16 +84,14 @@ def failure(exc: BaseException) -> AppError | None:
         return Conflict(
             "The request conflicts with a concurrent change; nothing was stored. Retry it."
         )
-    if isinstance(exc, DBAPIError | OSError | TimeoutError | PoolTimeout) and is_outage(exc):
+    if is_outage(exc):
         return _outage()
     return None
 
 
 def _outage() -> ServiceUnavailable:
     retry = str(get_settings().db_outage_retry_after)
-    return ServiceUnavailable(
-        "The database is unreachable or busy; retry later.", headers={"Retry-After": retry}
-    )
+    return ServiceUnavailable(OUTAGE_DETAIL, headers={"Retry-After": retry})
 
 
 async def _safe_rollback(session: AsyncSession) -> None:

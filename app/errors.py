@@ -218,6 +218,9 @@ _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _OUTAGE_SQLSTATES = ("08", "53", "57", "55000")
 
 
+OUTAGE_DETAIL = "The database is unreachable or busy; retry later."
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when the database is unreachable or refusing us, rather than the query wrong;
     also when every pooled connection stayed busy for `pool_timeout` (PoolTimeout): the
@@ -237,7 +240,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         return problem(
             503,
             title="Service temporarily unavailable",
-            detail="The database is unreachable or busy; retry later.",
+            detail=OUTAGE_DETAIL,
             slug="service-unavailable",
             headers={"Retry-After": retry},
         )
